@@ -1,0 +1,94 @@
+"""fieldapp: offline-first field consultations, for facilitators and head office."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import config as cfg
+
+__version__ = "0.1.0"
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+
+
+class FieldApp(Flask):
+    """Flask, except that unhandled errors are logged without their message.
+
+    An exception's message can quote what a participant typed or an SQL parameter; the log
+    keeps the error type and where it happened, which is enough to find the bug (W-21).
+    """
+
+    def log_exception(self, exc_info: Any) -> None:
+        """Log type and location only; the calm 500 page is rendered by ``errors``."""
+        from .errors import describe_exception
+
+        _type, error, _tb = exc_info
+        if error is not None:
+            self.logger.error("unhandled error: %s", describe_exception(error))
+
+
+def default_instance_path() -> Path:
+    """The instance folder: ``FIELDAPP_INSTANCE`` if set, else ``./instance``."""
+    return Path(os.environ.get("FIELDAPP_INSTANCE") or "instance").resolve()
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None, instance_path: str | Path | None = None
+) -> Flask:
+    """Build the application for one installation.
+
+    Settings are applied in order: defaults, ``instance/config.py``, ``FIELDAPP_*`` environment
+    variables, then ``test_config``. Raises :class:`fieldapp.config.InstanceError` with a
+    message a person can act on when the instance folder is unusable.
+    """
+    path = Path(instance_path).resolve() if instance_path else default_instance_path()
+    app = FieldApp(__name__, instance_path=str(path), instance_relative_config=True)
+    app.config.from_object(cfg.Defaults)
+    app.config["SQLALCHEMY_DATABASE_URI"] = cfg.sqlite_uri(path)
+    app.config.update(cfg.read_instance_config(path))
+    app.config.update(cfg.environment_overrides(os.environ))
+    if test_config:
+        app.config.update(test_config)
+    if "SECRET_KEY" not in (test_config or {}):
+        app.config["SECRET_KEY"] = cfg.read_secret_key(path)
+    secret = app.config.get("SECRET_KEY") or ""
+    if len(secret) < 2 * cfg.MIN_SECRET_BYTES:
+        raise cfg.InstanceError(cfg.N_("The secret key is missing or too short."))
+    app.config["DEBUG"] = False  # the debugger is never available (W-19)
+
+    _init_extensions(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    """Bind extensions, blueprints, error pages and security hooks to ``app``."""
+    from . import database, errors, i18n, security
+    from .admin import bp as admin_bp
+    from .auth import bp as auth_bp
+    from .auth import sessions
+    from .extensions import babel, csrf, db, migrate
+    from .main import bp as main_bp
+
+    db.init_app(app)
+    with app.app_context():
+        database.configure_engine(db.engine)
+    database.install_write_guard()
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    babel.init_app(
+        app,
+        locale_selector=i18n.select_locale,
+        default_translation_directories=str(i18n.TRANSLATIONS_DIR),
+    )
+    csrf.init_app(app)
+    i18n.init_app(app)
+    sessions.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+    app.register_blueprint(admin_bp)

@@ -1,0 +1,215 @@
+"""The ``fieldapp`` command: one installation per instance folder.
+
+``fieldapp --instance DIR COMMAND`` (or ``FIELDAPP_INSTANCE=DIR``) works on that folder, so
+several installations can live on one machine. Messages are printed in the language of
+``--lang``, ``FIELDAPP_LANG`` or the system locale (``LANG``), English otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, routes_command, shell_command
+from flask_babel import force_locale
+
+from . import create_app
+from .config import N_, InstanceError
+from .i18n import BY_CODE, cli_translations
+
+DEFAULT_PORT = 5000
+LOOPBACK = "127.0.0.1"
+
+
+def _root_params() -> dict[str, Any]:
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root().params if ctx is not None else {}
+
+
+def instance_path() -> Path:
+    """The instance folder chosen for this command."""
+    value = _root_params().get("instance") or os.environ.get("FIELDAPP_INSTANCE") or "instance"
+    return Path(value).resolve()
+
+
+def cli_language() -> str | None:
+    """The language for messages: ``--lang``, then FIELDAPP_LANG, then LANG."""
+    for value in (
+        _root_params().get("lang"),
+        os.environ.get("FIELDAPP_LANG"),
+        os.environ.get("LANG", "").split(".")[0],
+    ):
+        if value:
+            code = value.replace("-", "_").split("_")[0].lower()
+            if code in BY_CODE:
+                return code
+    return None
+
+
+def say(msgid: str, err: bool = False, **params: Any) -> None:
+    """Print a translated message with its placeholders filled in."""
+    text = cli_translations(cli_language()).gettext(msgid)
+    click.echo(text % params if params else text, err=err)
+
+
+def fail(msgid: str, code: int = 2, **params: Any) -> NoReturn:
+    """Print a translated error to stderr and exit with ``code``."""
+    say(msgid, err=True, **params)
+    sys.exit(code)
+
+
+def translate_lazy(app: Flask, message: Any) -> str:
+    """Render a lazy gettext message from a service in the command's language."""
+    code = cli_language() or "en"
+    with app.test_request_context(), force_locale(BY_CODE[code].locale):
+        return str(message)
+
+
+def _load_app() -> Flask:
+    """Create the app for the chosen instance folder (used by Flask's own commands)."""
+    try:
+        return create_app(instance_path=instance_path())
+    except InstanceError as exc:
+        fail(exc.message, **exc.params)
+
+
+def reports_instance_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn an unusable instance folder into a clear message and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InstanceError as exc:
+            fail(exc.message, **exc.params)
+
+    return wrapper
+
+
+cli = FlaskGroup(
+    name="fieldapp",
+    help=__doc__,
+    create_app=lambda *_: _load_app(),
+    add_default_commands=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+    params=[
+        click.Option(
+            ["--instance"],
+            envvar="FIELDAPP_INSTANCE",
+            type=click.Path(file_okay=False),
+            help="Instance folder of the installation (default: ./instance).",
+        ),
+        click.Option(
+            ["--lang"],
+            type=click.Choice(sorted(BY_CODE)),
+            help="Language of messages: ar, ckb, ku or en.",
+        ),
+    ],
+)
+cli.add_command(shell_command)
+cli.add_command(routes_command)
+
+
+@cli.command("init", with_appcontext=False)
+@reports_instance_errors
+def init_command() -> None:
+    """Create the instance folder, its secret key and database (safe to run again)."""
+    from .startup import open_instance
+
+    path = instance_path()
+    open_instance(path, initialise=True)
+    say(N_("The installation in %(path)s is ready."), path=str(path))
+
+
+@cli.command("serve", with_appcontext=False)
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@reports_instance_errors
+def serve_command(port: int) -> None:
+    """Start fieldapp for the facilitator on this laptop (http://127.0.0.1:PORT)."""
+    serve(instance_path(), port)
+
+
+def serve(path: Path, port: int) -> None:
+    """Open the installation and serve it with waitress on the loopback address only."""
+    import waitress
+
+    from .startup import open_instance
+
+    app = open_instance(path)
+    try:
+        server = waitress.create_server(
+            app,
+            host=LOOPBACK,
+            port=port,
+            threads=8,
+            connection_limit=300,
+            channel_timeout=30,
+            asyncore_use_poll=True,
+            ident="fieldapp",
+        )
+    except OSError:
+        fail(
+            N_(
+                "Port %(port)s is already in use. Is fieldapp already running? "
+                "Open http://127.0.0.1:%(port)s or start with another port, e.g. --port 5001."
+            ),
+            port=port,
+        )
+    say(
+        N_(
+            "fieldapp is running. Open %(url)s in the browser on this laptop. Press Ctrl+C to stop."
+        ),
+        url=f"http://{LOOPBACK}:{port}",
+    )
+    sys.stdout.flush()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        say(N_("fieldapp has stopped."))
+    finally:
+        server.close()
+
+
+@cli.command("create-user", with_appcontext=False)
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["facilitator", "coordinator"]),
+    default="facilitator",
+    show_default=True,
+)
+@click.option("--display-name", default="", help="Name shown on screens.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@reports_instance_errors
+def create_user_command(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+    """Create an account. The password is asked twice (it is never an argument)."""
+    from .auth.sessions import password_policy
+    from .models import Role
+    from .services import accounts
+    from .startup import open_instance
+
+    app = open_instance(instance_path())
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        text = cli_translations(cli_language())
+        password = click.prompt(
+            text.gettext(N_("Password")), hide_input=True, confirmation_prompt=True
+        )
+    with app.app_context():
+        try:
+            accounts.create_user(
+                username, password, Role(role), password_policy(), display_name=display_name
+            )
+        except accounts.AccountError as exc:
+            fail(translate_lazy(app, exc.message), code=1)
+    say(N_("The account %(name)s has been created."), name=username)

@@ -1,0 +1,159 @@
+"""Languages of the interface: which exist, how one is chosen, and which way it is written.
+
+The table follows I18N.md. Each UI language has a short code (used in forms, cookies and the
+catalogue folder) and the Babel locale used for formatting. Sorani is ``ckb_IQ``; Kurmanji in
+Latin script is ``ku`` (never ``kmr``, which Babel silently maps elsewhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel import Locale
+from babel.core import get_locale_identifier
+from babel.support import Translations
+from flask import Flask, abort, current_app, g, has_request_context, request
+from flask_babel import get_locale
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+@dataclass(frozen=True)
+class Language:
+    """One interface language."""
+
+    code: str  # the short code people pick: en, ar, ckb, ku
+    locale: str  # the Babel locale for formatting
+    native_name: str  # the language's name in itself, for the switcher
+
+    @property
+    def babel_locale(self) -> Locale:
+        """Return the Babel ``Locale`` for this language."""
+        return Locale.parse(self.locale)
+
+    @property
+    def direction(self) -> str:
+        """Return ``rtl`` or ``ltr`` from CLDR data, never from a hard-coded list."""
+        return self.babel_locale.text_direction
+
+    @property
+    def tag(self) -> str:
+        """Return the BCP 47 tag for ``<html lang>``, for example ``ckb-IQ``."""
+        loc = self.babel_locale
+        return get_locale_identifier(
+            (loc.language, loc.territory, loc.script, loc.variant), sep="-"
+        )
+
+
+LANGUAGES: tuple[Language, ...] = (
+    Language("ar", "ar_IQ", "العربية"),
+    Language("ckb", "ckb_IQ", "کوردی (سۆرانی)"),
+    Language("ku", "ku", "Kurdî (Kurmancî)"),
+    Language("en", "en", "English"),
+)
+BY_CODE = {lang.code: lang for lang in LANGUAGES}
+DEFAULT_CODE = "en"
+TRANSLATED_CODES = tuple(code for code in BY_CODE if code != "en")
+
+
+class UnknownLanguage(ValueError):
+    """A language code that the app does not offer."""
+
+
+def language(code: str) -> Language:
+    """Return the language for ``code`` or raise :class:`UnknownLanguage`."""
+    try:
+        return BY_CODE[code]
+    except KeyError:
+        raise UnknownLanguage(code) from None
+
+
+def language_for_locale(locale: Locale | None) -> Language:
+    """Return the interface language whose Babel locale is ``locale``."""
+    if locale is not None:
+        for lang in LANGUAGES:
+            if lang.babel_locale.language == locale.language:
+                return lang
+    return BY_CODE[DEFAULT_CODE]
+
+
+def current_language() -> Language:
+    """Return the language of the current request."""
+    return language_for_locale(get_locale())
+
+
+def _from_accept_language() -> str | None:
+    """Pick the best offered language from the browser's Accept-Language header."""
+    for value, _quality in request.accept_languages:
+        primary = value.replace("_", "-").split("-")[0].lower()
+        if primary in BY_CODE:
+            return primary
+        if primary in ("kmr", "sdh"):  # Kurmanji (and Southern Kurdish) readers get Kurmanji
+            return "ku"
+    return None
+
+
+def select_code() -> str:
+    """Choose the language code: explicit choice, then remembered choice, browser, English.
+
+    The explicit choice is ``g.explicit_language`` (set by the language form or a ``?lang=``
+    link); the remembered choice is the language cookie. Unknown codes never reach here: the
+    request hook answers them with a 400 page.
+    """
+    if not has_request_context():
+        return DEFAULT_CODE  # command line: callers use force_locale for their language
+    explicit = getattr(g, "explicit_language", None)
+    if explicit in BY_CODE:
+        return str(explicit)
+    remembered = request.cookies.get(current_app.config["LANGUAGE_COOKIE_NAME"])
+    if remembered in BY_CODE:
+        return str(remembered)
+    return _from_accept_language() or DEFAULT_CODE
+
+
+def select_locale() -> str:
+    """The Flask-Babel locale selector."""
+    return BY_CODE[select_code()].locale
+
+
+def check_catalogues(app: Flask) -> None:
+    """Refuse to start when a configured language has no compiled catalogue."""
+    missing = [
+        code
+        for code in TRANSLATED_CODES
+        if not (TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.mo").is_file()
+    ]
+    if missing:
+        raise RuntimeError(
+            "compiled translations are missing for: "
+            + ", ".join(missing)
+            + " (run: pybabel compile -d translations)"
+        )
+
+
+def cli_translations(code: str | None) -> Translations:
+    """Translations for messages printed outside a request (command line, start-up errors)."""
+    if code not in BY_CODE:
+        return Translations()  # English, the source language
+    return Translations.load(str(TRANSLATIONS_DIR), [BY_CODE[str(code)].locale])
+
+
+def take_explicit_language() -> None:
+    """Honour ``?lang=`` for this page view; an unknown code gets a 400 page."""
+    code = request.args.get("lang")
+    if code is None:
+        return
+    if code not in BY_CODE:
+        abort(400, description="unknown-language")
+    g.explicit_language = code
+
+
+def init_app(app: Flask) -> None:
+    """Validate catalogues, take explicit choices and expose language helpers to templates."""
+    check_catalogues(app)
+    app.before_request(take_explicit_language)
+
+    @app.context_processor
+    def _language_context() -> dict[str, object]:
+        return {"languages": LANGUAGES, "current_language": current_language()}
