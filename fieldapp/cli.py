@@ -8,6 +8,7 @@ several installations can live on one machine. Messages are printed in the langu
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -136,12 +137,31 @@ def serve_command(port: int) -> None:
     serve(instance_path(), port)
 
 
+PORT_IN_USE = N_(
+    "Port %(port)s is already in use. Is fieldapp already running? "
+    "Open http://127.0.0.1:%(port)s or start with another port, e.g. --port 5001."
+)
+
+
+def port_is_free(port: int) -> bool:
+    """True when the loopback port can be bound (checked before waitress tries)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
 def serve(path: Path, port: int) -> None:
     """Open the installation and serve it with waitress on the loopback address only."""
     import waitress
 
     from .startup import open_instance
 
+    if not port_is_free(port):
+        fail(PORT_IN_USE, port=port)
     app = open_instance(path)
     try:
         server = waitress.create_server(
@@ -155,13 +175,7 @@ def serve(path: Path, port: int) -> None:
             ident="fieldapp",
         )
     except OSError:
-        fail(
-            N_(
-                "Port %(port)s is already in use. Is fieldapp already running? "
-                "Open http://127.0.0.1:%(port)s or start with another port, e.g. --port 5001."
-            ),
-            port=port,
-        )
+        fail(PORT_IN_USE, port=port)
     say(
         N_(
             "fieldapp is running. Open %(url)s in the browser on this laptop. Press Ctrl+C to stop."

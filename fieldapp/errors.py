@@ -10,7 +10,6 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-
 # Translators: titles and explanations of error pages. Say what happened and what to do next.
 MESSAGES = {
     400: (

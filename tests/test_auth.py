@@ -14,15 +14,14 @@ from fieldapp.extensions import db
 from fieldapp.models import LoginFailure, LoginSession, Role, User
 from fieldapp.services import accounts
 
+from .conftest import PASSWORD, UI_LANGUAGES, add_user, login, set_language, translated
+
 
 def age_rows(app, model, column, delta):
     """Move a timestamp of every row into the past, as if time had passed."""
     with app.app_context(), writing() as session:
         for row in session.execute(select(model)).scalars():
             setattr(row, column, getattr(row, column) - delta)
-
-
-from .conftest import PASSWORD, UI_LANGUAGES, add_user, login, set_language, translated
 
 
 def test_first_visit_creates_the_first_account_then_shows_home(client, app):

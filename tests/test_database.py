@@ -88,10 +88,15 @@ def test_writes_outside_writing_are_refused(app):
 def test_a_failed_unit_of_work_leaves_nothing_behind(app):
     """If anything fails inside writing(), none of its changes are saved."""
     with app.app_context():
-        with pytest.raises(RuntimeError), writing() as session:
-            session.add(Counter(name="half", value=1))
-            session.flush()
-            raise RuntimeError("power cut")
+
+        def half_done() -> None:
+            with writing() as session:
+                session.add(Counter(name="half", value=1))
+                session.flush()
+                raise RuntimeError("power cut")
+
+        with pytest.raises(RuntimeError):
+            half_done()
         assert db.session.get(Counter, "half") is None
 
 
