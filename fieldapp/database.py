@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from .extensions import db
 
@@ -68,10 +68,18 @@ def _guard(session: Session, _context: Any, _instances: Any) -> None:
         raise WriteOutsideTransaction("database writes must run inside fieldapp.database.writing()")
 
 
+def _guard_statements(state: ORMExecuteState) -> None:
+    """Refuse an UPDATE, INSERT or DELETE statement run outside :func:`writing`."""
+    if (state.is_update or state.is_delete or state.is_insert) and not _write_intent.get():
+        raise WriteOutsideTransaction("database writes must run inside fieldapp.database.writing()")
+
+
 def install_write_guard() -> None:
-    """Refuse any flush that is not inside :func:`writing`, so no write can skip the lock rule."""
+    """Refuse any write that is not inside :func:`writing`, so none can skip the lock rule."""
     if not event.contains(Session, "before_flush", _guard):
         event.listen(Session, "before_flush", _guard)
+    if not event.contains(Session, "do_orm_execute", _guard_statements):
+        event.listen(Session, "do_orm_execute", _guard_statements)
 
 
 @contextmanager

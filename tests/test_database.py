@@ -145,3 +145,11 @@ def test_upgrade_keeps_existing_data(instance):
         assert db.session.execute(select(User.username)).scalar_one() == "amira"
         version = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
         assert version
+
+
+def test_bulk_statements_outside_writing_are_refused(app):
+    """An UPDATE or DELETE statement, not only an ORM flush, needs writing()."""
+    from sqlalchemy import delete
+
+    with app.app_context(), pytest.raises(WriteOutsideTransaction):
+        db.session.execute(delete(Counter))
