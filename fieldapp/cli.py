@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import Any, NoReturn
@@ -59,10 +59,10 @@ def say(msgid: str, err: bool = False, **params: Any) -> None:
     click.echo(text % params if params else text, err=err)
 
 
-def fail(msgid: str, code: int = 2, **params: Any) -> NoReturn:
-    """Print a translated error to stderr and exit with ``code``."""
-    say(msgid, err=True, **params)
-    sys.exit(code)
+def fail(msgid: str, params: Mapping[str, Any] | None = None, exit_code: int = 2) -> NoReturn:
+    """Print a translated error to stderr and exit with ``exit_code``."""
+    say(msgid, err=True, **(params or {}))
+    sys.exit(exit_code)
 
 
 def translate_lazy(app: Flask, message: Any) -> str:
@@ -77,7 +77,7 @@ def _load_app() -> Flask:
     try:
         return create_app(instance_path=instance_path())
     except InstanceError as exc:
-        fail(exc.message, **exc.params)
+        fail(exc.message, exc.params)
 
 
 def reports_instance_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,7 +88,7 @@ def reports_instance_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except InstanceError as exc:
-            fail(exc.message, **exc.params)
+            fail(exc.message, exc.params)
 
     return wrapper
 
@@ -161,7 +161,7 @@ def serve(path: Path, port: int) -> None:
     from .startup import open_instance
 
     if not port_is_free(port):
-        fail(PORT_IN_USE, port=port)
+        fail(PORT_IN_USE, {"port": port})
     app = open_instance(path)
     try:
         server = waitress.create_server(
@@ -175,7 +175,7 @@ def serve(path: Path, port: int) -> None:
             ident="fieldapp",
         )
     except OSError:
-        fail(PORT_IN_USE, port=port)
+        fail(PORT_IN_USE, {"port": port})
     say(
         N_(
             "fieldapp is running. Open %(url)s in the browser on this laptop. Press Ctrl+C to stop."
@@ -225,5 +225,5 @@ def create_user_command(username: str, role: str, display_name: str, password_st
                 username, password, Role(role), password_policy(), display_name=display_name
             )
         except accounts.AccountError as exc:
-            fail(translate_lazy(app, exc.message), code=1)
+            fail(translate_lazy(app, exc.message), exit_code=1)
     say(N_("The account %(name)s has been created."), name=username)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.core import get_locale_identifier
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 from flask import Flask, abort, current_app, g, has_request_context, request
 from flask_babel import get_locale
 
@@ -132,10 +132,10 @@ def check_catalogues(app: Flask) -> None:
         )
 
 
-def cli_translations(code: str | None) -> Translations:
+def cli_translations(code: str | None) -> NullTranslations:
     """Translations for messages printed outside a request (command line, start-up errors)."""
     if code not in BY_CODE:
-        return Translations()  # English, the source language
+        return NullTranslations()  # English, the source language
     return Translations.load(str(TRANSLATIONS_DIR), [BY_CODE[str(code)].locale])
 
 

@@ -11,7 +11,7 @@ from ..extensions import db
 from .types import UTCDateTime, utcnow
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(db.Model):  # type: ignore[name-defined]
     """One change to accounts or settings, for a coordinator to review."""
 
     __tablename__ = "audit_event"

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import db
 
 
-class Counter(db.Model):  # type: ignore[name-defined,misc]
+class Counter(db.Model):  # type: ignore[name-defined]
     """A monotonically increasing number, incremented under the write lock."""
 
     __tablename__ = "counter"

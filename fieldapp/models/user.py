@@ -20,7 +20,7 @@ class Role(enum.StrEnum):
     COORDINATOR = "coordinator"
 
 
-class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
     """A person who signs in to the facilitator screens. Participants never have accounts."""
 
     __tablename__ = "user"
@@ -42,7 +42,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     sessions: Mapped[list[LoginSession]] = relationship(back_populates="user")
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         """Disabled accounts cannot sign in and lose their sessions."""
         return self.active
 
@@ -52,7 +52,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         return self.role == Role.COORDINATOR
 
 
-class LoginSession(db.Model):  # type: ignore[name-defined,misc]
+class LoginSession(db.Model):  # type: ignore[name-defined]
     """One signed-in browser. The cookie holds a random token; only its hash is stored here.
 
     Ending the row (logout, password change, disabled account, timeout) makes a copied cookie
@@ -72,7 +72,7 @@ class LoginSession(db.Model):  # type: ignore[name-defined,misc]
     user: Mapped[User] = relationship(back_populates="sessions")
 
 
-class LoginFailure(db.Model):  # type: ignore[name-defined,misc]
+class LoginFailure(db.Model):  # type: ignore[name-defined]
     """A failed sign-in, counted per account name to slow down password guessing."""
 
     __tablename__ = "login_failure"

@@ -270,7 +270,7 @@ def resume_session(
             fresh = db.session.get(LoginSession, row.id)
             if fresh is not None:
                 fresh.last_seen_at = now
-        user = db.session.get(User, user_id)
+        return ResumedSession(db.session.get(User, user_id))
     return ResumedSession(user)
 
 
