@@ -7,17 +7,15 @@ schema; skipped with the reason shown when no server answers.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from fieldapp.extensions import db
 from fieldapp.models import Counter, Role
-from fieldapp.services import counters
 
 from .conftest import PASSWORD, add_user, login, make_app
-from .test_database import check_models_match_migrations
+from .test_database import check_models_match_migrations, increment_in_parallel
 
 PG_DSN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 
@@ -80,28 +78,8 @@ def test_accounts_work_on_postgresql(pg_app):
 
 def test_parallel_counters_lose_nothing_on_postgresql(pg_app):
     """30 threads x 20 increments: 600, no lost update, no duplicate number."""
-    seen: list[int] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        with pg_app.app_context():
-            for _ in range(20):
-                try:
-                    value = counters.next_value("burst")
-                except BaseException as exc:  # noqa: BLE001 -- reported below
-                    errors.append(exc)
-                    continue
-                with lock:
-                    seen.append(value)
-            db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    numbers, errors = increment_in_parallel(pg_app)
     assert errors == []
-    assert sorted(seen) == list(range(1, 601))
+    assert sorted(numbers) == list(range(1, 601))
     with pg_app.app_context():
         assert db.session.get(Counter, "burst").value == 600

@@ -66,14 +66,16 @@ def _user_or_404(user_id: int) -> User:
 @bp.route("/users/<int:user_id>")
 def user_edit(user_id: int) -> str:
     """One account: reset its password or change its role."""
-    user = _user_or_404(user_id)
-    reset_form = ResetPasswordForm(prefix="reset")
-    role_form = RoleForm(prefix="role", data={"role": user.role.value})
+    return _render_user_page(_user_or_404(user_id), ResetPasswordForm(prefix="reset"))
+
+
+def _render_user_page(user: User, reset_form: ResetPasswordForm) -> str:
+    """The page of one account, with the password form as it was submitted (or empty)."""
     return render_template(
         "admin/user_edit.html",
         user=user,
         reset_form=reset_form,
-        role_form=role_form,
+        role_form=RoleForm(prefix="role", data={"role": user.role.value}),
         action_form=ActionForm(),
     )
 
@@ -93,14 +95,7 @@ def user_reset_password(user_id: int) -> Response | str:
         else:
             flash(_("A new password has been set for %(name)s.", name=user.username), "success")
             return redirect(url_for("admin.users"))
-    role_form = RoleForm(prefix="role", data={"role": user.role.value})
-    return render_template(
-        "admin/user_edit.html",
-        user=user,
-        reset_form=reset_form,
-        role_form=role_form,
-        action_form=ActionForm(),
-    )
+    return _render_user_page(user, reset_form)
 
 
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
