@@ -1,0 +1,1 @@
+"""Sync by files: record versions, bundles, merge (see ARCHITECTURE.md, "the contract")."""
