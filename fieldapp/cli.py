@@ -59,6 +59,14 @@ def say(msgid: str, err: bool = False, **params: Any) -> None:
     click.echo(text % params if params else text, err=err)
 
 
+ROLE_NAMES = {"field": N_("field laptop"), "headoffice": N_("head office")}
+
+
+def role_name(role: str) -> str:
+    """The name of an installation role in the command's language."""
+    return cli_translations(cli_language()).gettext(ROLE_NAMES[role])
+
+
 def fail(msgid: str, params: Mapping[str, Any] | None = None, exit_code: int = 2) -> NoReturn:
     """Print a translated error to stderr and exit with ``exit_code``."""
     say(msgid, err=True, **(params or {}))
@@ -119,14 +127,120 @@ cli.add_command(routes_command)
 
 
 @cli.command("init", with_appcontext=False)
+@click.option(
+    "--role",
+    type=click.Choice(["field", "headoffice"]),
+    help="Give the installation its identity and keys: a field laptop or a head office.",
+)
+@click.option("--name", help="Name of the installation, e.g. “Duhok laptop 3”.")
+@click.option(
+    "--headoffice-key",
+    "headoffice_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Public key file of a head office to encrypt exports to (repeat for a backup key).",
+)
 @reports_instance_errors
-def init_command() -> None:
+def init_command(role: str | None, name: str | None, headoffice_keys: tuple[Path, ...]) -> None:
     """Create the instance folder, its secret key and database (safe to run again)."""
+    from .models import DeviceRole
+    from .services.errors import FieldappError
+    from .services.sync import keys
     from .startup import open_instance
 
     path = instance_path()
-    open_instance(path, initialise=True)
+    app = open_instance(path, initialise=True)
     say(N_("The installation in %(path)s is ready."), path=str(path))
+    if role is None:
+        return
+    with app.app_context():
+        try:
+            infos = [keys.read_public_key(file) for file in headoffice_keys]
+            device = keys.initialise(path, DeviceRole(role), name or "", infos)
+        except FieldappError as exc:
+            fail(translate_lazy(app, exc.message), exit_code=1)
+        say(
+            N_("This installation is “%(name)s” (%(role)s), device %(device)s."),
+            name=device.name,
+            role=role_name(device.role.value),
+            device=device.device_id,
+        )
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """This installation's public key file."""
+
+
+@keys_group.command("public", with_appcontext=False)
+@click.option(
+    "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File."
+)
+@reports_instance_errors
+def keys_public_command(output: Path) -> None:
+    """Write the public key file that head office (or a laptop) registers."""
+    from .services.errors import FieldappError
+    from .services.sync import keys
+    from .startup import open_instance
+
+    app = open_instance(instance_path())
+    with app.app_context():
+        try:
+            info = keys.write_public_key(output)
+        except FieldappError as exc:
+            fail(translate_lazy(app, exc.message), exit_code=1)
+    say(N_("Public key of “%(name)s” written to %(path)s."), name=info.name, path=str(output))
+
+
+@cli.group("devices")
+def devices_group() -> None:
+    """Installations registered with this one."""
+
+
+@devices_group.command("add", with_appcontext=False)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@reports_instance_errors
+def devices_add_command(files: tuple[Path, ...]) -> None:
+    """Register laptops (or a backup head-office key) from their public key files."""
+    from .services.errors import FieldappError
+    from .services.sync import keys
+    from .startup import open_instance
+
+    app = open_instance(instance_path())
+    with app.app_context():
+        for file in files:
+            try:
+                device, new = keys.register(keys.read_public_key(file))
+            except FieldappError as exc:
+                fail(translate_lazy(app, exc.message), exit_code=1)
+            message = (
+                N_("Registered “%(name)s” (%(role)s, device %(device)s).")
+                if new
+                else N_("“%(name)s” (device %(device)s) was registered already.")
+            )
+            say(
+                message,
+                name=device.name,
+                role=role_name(device.role.value),
+                device=device.device_id,
+            )
+
+
+@devices_group.command("list", with_appcontext=False)
+@reports_instance_errors
+def devices_list_command() -> None:
+    """List this installation and the devices registered with it."""
+    from .services.sync import keys
+    from .startup import open_instance
+
+    app = open_instance(instance_path())
+    with app.app_context():
+        for device in keys.list_devices():
+            marks = ["self"] if device.is_self else []
+            if device.revoked:
+                marks.append("revoked")
+            suffix = f" [{', '.join(marks)}]" if marks else ""
+            click.echo(f"{device.device_id}  {device.role.value:<10}  {device.name}{suffix}")
 
 
 @cli.command("serve", with_appcontext=False)

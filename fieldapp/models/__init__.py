@@ -2,6 +2,16 @@
 
 from .audit import AuditEvent
 from .counter import Counter
+from .device import Device, DeviceRole
 from .user import LoginFailure, LoginSession, Role, User
 
-__all__ = ["AuditEvent", "Counter", "LoginFailure", "LoginSession", "Role", "User"]
+__all__ = [
+    "AuditEvent",
+    "Counter",
+    "Device",
+    "DeviceRole",
+    "LoginFailure",
+    "LoginSession",
+    "Role",
+    "User",
+]
