@@ -73,6 +73,7 @@ def _init_extensions(app: Flask) -> None:
     from .auth import sessions
     from .extensions import babel, csrf, db, migrate
     from .main import bp as main_bp
+    from .sync import bp as sync_bp
 
     db.init_app(app)
     with app.app_context():
@@ -84,6 +85,9 @@ def _init_extensions(app: Flask) -> None:
         locale_selector=i18n.select_locale,
         default_translation_directories=str(i18n.TRANSLATIONS_DIR),
     )
+    from .sync.routes import allow_large_uploads
+
+    app.before_request(allow_large_uploads)  # before CSRF reads the form
     csrf.init_app(app)
     i18n.init_app(app)
     sessions.init_app(app)
@@ -92,3 +96,4 @@ def _init_extensions(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(sync_bp)

@@ -7,6 +7,7 @@ several installations can live on one machine. Messages are printed in the langu
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -341,3 +342,130 @@ def create_user_command(username: str, role: str, display_name: str, password_st
         except accounts.AccountError as exc:
             fail(translate_lazy(app, exc.message), exit_code=1)
     say(N_("The account %(name)s has been created."), name=username)
+
+
+def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    """Print one JSON object (``--json``) or human-readable lines."""
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, sort_keys=True))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@cli.command("export", with_appcontext=False)
+@click.option("--output", type=click.Path(path_type=Path), help="File or folder to write to.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_instance_errors
+def export_command(output: Path | None, as_json: bool) -> None:
+    """Write one encrypted bundle with everything this installation holds."""
+    from .services.errors import FieldappError
+    from .services.sync.export import export_bundle
+    from .startup import open_instance
+
+    path = instance_path()
+    app = open_instance(path)
+    with app.app_context():
+        try:
+            result = export_bundle(path, output)
+        except FieldappError as exc:
+            fail(translate_lazy(app, exc.message), exit_code=1)
+    text = cli_translations(cli_language())
+    _emit(
+        result.as_dict(),
+        as_json,
+        [
+            text.gettext(N_("Export %(seq)s written and checked: %(path)s"))
+            % {"seq": result.export_seq, "path": result.path},
+            text.gettext(N_("It is safe to carry. Records: %(counts)s"))
+            % {"counts": ", ".join(f"{k} {v}" for k, v in result.counts.items())},
+        ],
+    )
+
+
+@cli.command("merge", with_appcontext=False)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_instance_errors
+def merge_command(files: tuple[Path, ...], as_json: bool) -> None:
+    """Merge bundles from laptops (or another office); each file on its own."""
+    from .services.errors import FieldappError
+    from .services.sync.merge import merge_files
+    from .startup import open_instance
+
+    path = instance_path()
+    app = open_instance(path)
+    with app.app_context():
+        try:
+            summaries = merge_files(files, path, translate=lambda m: translate_lazy(app, m))
+        except FieldappError as exc:
+            fail(translate_lazy(app, exc.message), exit_code=1)
+    text = cli_translations(cli_language())
+    lines = []
+    for summary in summaries:
+        if summary.ok:
+            lines.append(
+                text.gettext(
+                    N_(
+                        "%(file)s: from %(device)s, export %(seq)s: %(new)s new, %(updated)s "
+                        "updated, %(unchanged)s unchanged, %(conflicts)s with conflicts."
+                    )
+                )
+                % {
+                    "file": summary.file,
+                    "device": summary.device_name,
+                    "seq": summary.export_seq,
+                    "new": summary.new,
+                    "updated": summary.updated,
+                    "unchanged": summary.unchanged,
+                    "conflicts": summary.conflicts,
+                }
+            )
+            if summary.missing_exports:
+                lines.append(
+                    text.gettext(N_("Exports not merged yet from this device: %(numbers)s"))
+                    % {"numbers": ", ".join(map(str, summary.missing_exports))}
+                )
+        else:
+            lines.append(
+                text.gettext(N_("%(file)s: refused. %(reason)s"))
+                % {"file": summary.file, "reason": summary.error}
+            )
+    _emit({"files": [s.as_dict() for s in summaries]}, as_json, lines)
+    if not all(s.ok for s in summaries):
+        sys.exit(1)
+
+
+@cli.command("stats", with_appcontext=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_instance_errors
+def stats_command(as_json: bool) -> None:
+    """Counts of what this installation holds, and its digest."""
+    from .services.sync.stats import stats
+    from .startup import open_instance
+
+    app = open_instance(instance_path())
+    with app.app_context():
+        result = stats()
+    lines = [f"{name}: {number}" for name, number in result["counts"].items()]
+    _emit(result, as_json, [*lines, f"digest: {result['digest']}"])
+
+
+@cli.command("demo-data", with_appcontext=False)
+@click.option("--consultations", type=click.IntRange(1, 10_000), default=3, show_default=True)
+@click.option("--submissions", type=click.IntRange(0, 10_000_000), default=60, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@reports_instance_errors
+def demo_data_command(consultations: int, submissions: int, seed: int) -> None:
+    """Fill this installation with realistic multilingual demo records."""
+    from .services import demo
+    from .services.errors import FieldappError
+    from .startup import open_instance
+
+    app = open_instance(instance_path())
+    with app.app_context():
+        try:
+            made = demo.fill(consultations, submissions, seed)
+        except FieldappError as exc:
+            fail(translate_lazy(app, exc.message), exit_code=1)
+    click.echo(", ".join(f"{name} {number}" for name, number in made.items()))

@@ -3,9 +3,15 @@
 from .audit import AuditEvent
 from .counter import Counter
 from .device import Device, DeviceRole
+from .sync import BundleExport, BundleImport, RecordHead, RecordVersion, Submission
 from .user import LoginFailure, LoginSession, Role, User
 
 __all__ = [
+    "BundleExport",
+    "BundleImport",
+    "RecordHead",
+    "RecordVersion",
+    "Submission",
     "AuditEvent",
     "Counter",
     "Device",

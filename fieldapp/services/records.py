@@ -1,0 +1,215 @@
+"""Creating, editing and deleting synced records on this installation.
+
+Every edit is a new version whose parent is the version the person was looking at; if that is no
+longer the current version (a colleague saved first, or a merge brought a newer one), the edit
+is refused with :class:`StaleRecord` so nobody is silently overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from ..database import writing
+from ..extensions import db
+from ..models import RecordHead, RecordVersion, Submission
+from .errors import FieldappError
+from .sync import schema
+from .sync.keys import self_device
+from .sync.revisions import Version, canonical_json, first_version, next_version, resolve
+
+
+class RecordError(FieldappError):
+    """A record could not be saved; ``message`` says why."""
+
+
+class StaleRecord(RecordError):
+    """The record changed since the form was opened; ``current`` is its body now."""
+
+    def __init__(self, current: Mapping[str, Any] | None) -> None:
+        super().__init__(
+            _l("Someone else changed this record since you opened it. Check the changes below.")
+        )
+        self.current = current
+
+
+def utc_stamp(moment: datetime | None = None) -> str:
+    """A display timestamp YYYY-MM-DDTHH:MM:SSZ (never used to decide anything)."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def this_device_id() -> str:
+    """The device id of this installation; records cannot be made before it has one."""
+    device = self_device()
+    if device is None:
+        raise RecordError(
+            _l("This installation has no keys yet. Run “fieldapp init --role ... --name ...”.")
+        )
+    return device.device_id
+
+
+def body_text(body: Mapping[str, Any]) -> str:
+    """The stored form of a body: canonical JSON."""
+    return canonical_json(body).decode("utf-8")
+
+
+def load_versions(record_id: str) -> list[Version]:
+    """All versions of one record."""
+    rows = db.session.execute(
+        select(RecordVersion).where(RecordVersion.record_id == record_id)
+    ).scalars()
+    return [Version(r.rev, r.parent_rev, json.loads(r.body), r.deleted) for r in rows]
+
+
+def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
+    """Recompute the winner of each record; return how many records now have conflicts."""
+    with_conflicts = 0
+    for record_id, kind in kind_by_id.items():
+        resolution = resolve(load_versions(record_id))
+        winner = resolution.winner
+        head = db.session.get(RecordHead, record_id)
+        if head is None:
+            head = RecordHead(record_id=record_id, kind=kind)
+            db.session.add(head)
+        head.winner_rev = winner.rev
+        head.deleted = winner.deleted
+        head.conflicts = len(resolution.conflicts)
+        head.body = body_text(winner.body)
+        consultation = winner.body.get("consultation")
+        if consultation is not None:  # a deletion's body has none: keep the link
+            head.consultation_id = consultation
+        with_conflicts += bool(resolution.conflicts)
+    return with_conflicts
+
+
+def _store(kind: str, record_id: str, version: Version) -> None:
+    db.session.add(
+        RecordVersion(
+            record_id=record_id,
+            rev=version.rev,
+            kind=kind,
+            parent_rev=version.parent,
+            deleted=version.deleted,
+            body=body_text(version.body),
+        )
+    )
+    db.session.flush()
+    refresh_heads({record_id: kind})
+
+
+def _stamped(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {**body, "updated_at": utc_stamp(), "updated_by": this_device_id()}
+
+
+def create(kind: str, body: Mapping[str, Any], record_id: str | None = None) -> tuple[str, str]:
+    """Save a new record of ``kind``; return its id and rev."""
+    full = _stamped(body)
+    try:
+        schema.check_body(kind, full)
+    except schema.RecordInvalid as exc:
+        raise RecordError(_l("The record is not valid: %(problem)s", problem=str(exc))) from None
+    record_id = record_id or str(uuid.uuid4())
+    version = first_version(full)
+    with writing():
+        _store(kind, record_id, version)
+    return record_id, version.rev
+
+
+def current(record_id: str) -> RecordHead | None:
+    """The current state of a record, if it exists."""
+    return db.session.get(RecordHead, record_id)
+
+
+def update(record_id: str, body: Mapping[str, Any], base_rev: str, deleted: bool = False) -> str:
+    """Save a new version on top of ``base_rev``; refuse if the record moved on since."""
+    with writing():
+        head = db.session.get(RecordHead, record_id)
+        if head is None:
+            raise RecordError(_l("This record does not exist."))
+        if head.winner_rev != base_rev:
+            raise StaleRecord(json.loads(head.body))
+        parent = Version(head.winner_rev, None, json.loads(head.body), head.deleted)
+        full = _stamped(body) if not deleted else _stamped({})
+        if not deleted:
+            try:
+                schema.check_body(head.kind, full)
+            except schema.RecordInvalid as exc:
+                raise RecordError(
+                    _l("The record is not valid: %(problem)s", problem=str(exc))
+                ) from None
+        version = next_version(parent, full, deleted=deleted)
+        _store(head.kind, record_id, version)
+    return version.rev
+
+
+def delete(record_id: str, base_rev: str) -> str:
+    """Delete a record (a deletion is a version too, so it syncs)."""
+    return update(record_id, {}, base_rev, deleted=True)
+
+
+def heads(kind: str, consultation_id: str | None = None) -> list[RecordHead]:
+    """The live records of a kind, optionally of one consultation."""
+    query = select(RecordHead).where(RecordHead.kind == kind, RecordHead.deleted.is_(False))
+    if consultation_id is not None:
+        query = query.where(RecordHead.consultation_id == consultation_id)
+    return list(db.session.execute(query).scalars())
+
+
+def submission_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The database row of a valid submission record."""
+    return {
+        "uuid": record["uuid"],
+        "consultation_id": record["consultation"],
+        "device_id": record["device"],
+        "channel": record["channel"],
+        "language": record["language"],
+        "body": body_text(record),
+    }
+
+
+def add_submission(
+    consultation_id: str,
+    answers: Mapping[str, Any],
+    language: str,
+    channel: str,
+    idempotency_key: str,
+    demographics: Mapping[str, Any] | None = None,
+    consent: bool = True,
+) -> str:
+    """Save one participant's input once: the same idempotency key never makes a second row."""
+    device = this_device_id()
+    submission_id = str(uuid.uuid5(uuid.UUID(device), idempotency_key))
+    record: dict[str, Any] = {
+        "uuid": submission_id,
+        "consultation": consultation_id,
+        "device": device,
+        "created_at": utc_stamp(),
+        "language": language,
+        "channel": channel,
+        "consent": consent,
+        "idempotency_key": idempotency_key,
+        "answers": dict(answers),
+    }
+    if demographics:
+        record["demographics"] = dict(demographics)
+    try:
+        schema.check_submission(record)
+    except schema.RecordInvalid as exc:
+        raise RecordError(_l("The record is not valid: %(problem)s", problem=str(exc))) from None
+    with writing() as session:
+        if session.get(Submission, submission_id) is None:
+            session.add(Submission(**submission_row(record)))
+    return submission_id
+
+
+def submissions(consultation_id: str) -> Iterable[Submission]:
+    """The submissions of a consultation."""
+    return db.session.execute(
+        select(Submission).where(Submission.consultation_id == consultation_id)
+    ).scalars()

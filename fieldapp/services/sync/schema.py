@@ -1,0 +1,325 @@
+"""The shape of every synced record, checked strictly wherever a record enters the database.
+
+The same checks serve records made on this installation and records read from a bundle, so a
+bundle can never carry what the app itself would refuse. Checks are plain Python (no schema
+library) because a merge validates hundreds of thousands of records.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+LANGS = ("ar", "ckb", "ku", "en")
+PREFER_NOT = "prefer_not_to_say"
+
+CONSULTATION_KINDS = (
+    "town_hall",
+    "lpc_meeting",
+    "consultation_gathering",
+    "dialogue_session",
+    "focus_group",
+    "training",
+    "survey",
+)
+CONSULTATION_STATUSES = ("draft", "open", "closed")
+QUESTION_TYPES = ("free_text", "single_choice", "multiple_choice", "rating", "yes_no", "ranking")
+CHANNELS = ("kiosk", "own_device", "spoken", "paper")
+GENDERS = ("woman", "man", PREFER_NOT)
+AGE_BANDS = ("under_18", "18_29", "30_44", "45_59", "60_plus", PREFER_NOT)
+PRIORITIES = ("low", "medium", "high")
+ACTION_STATUSES = ("proposed", "agreed", "in_progress", "done", "dropped")
+
+# Editable kinds are kept as versions; submissions are immutable.
+VERSIONED_KINDS = ("consultation", "question", "attendance", "action_point")
+ALL_KINDS = (*VERSIONED_KINDS, "submission")
+
+SHORT, TITLE, LONG = 200, 300, 20_000
+_TOKEN = re.compile(r"^[a-z0-9_]{1,40}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$", re.ASCII)
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$", re.ASCII)
+
+
+class RecordInvalid(ValueError):
+    """A record does not have the shape its kind requires; the message names the field."""
+
+
+Check = Callable[[Any, str], None]
+
+
+def _fail(path: str, problem: str) -> RecordInvalid:
+    return RecordInvalid(f"{path}: {problem}")
+
+
+def text(max_length: int, required: bool = True) -> Check:
+    """A string of at most ``max_length`` characters (empty allowed unless required)."""
+
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, str):
+            raise _fail(path, "must be text")
+        if len(value) > max_length:
+            raise _fail(path, f"longer than {max_length} characters")
+        if required and not value.strip():
+            raise _fail(path, "must not be empty")
+
+    return check
+
+
+def one_of(choices: tuple[str, ...]) -> Check:
+    """One of a fixed set of values."""
+
+    def check(value: Any, path: str) -> None:
+        if value not in choices:
+            raise _fail(path, f"must be one of {', '.join(choices)}")
+
+    return check
+
+
+def integer(low: int, high: int) -> Check:
+    """A whole number (not a boolean) within bounds."""
+
+    def check(value: Any, path: str) -> None:
+        if type(value) is not int or not low <= value <= high:
+            raise _fail(path, f"must be a whole number from {low} to {high}")
+
+    return check
+
+
+def boolean(value: Any, path: str) -> None:
+    """True or false."""
+    if type(value) is not bool:
+        raise _fail(path, "must be true or false")
+
+
+def uuid_text(value: Any, path: str) -> None:
+    """A UUID in its canonical lower-case form."""
+    if not isinstance(value, str) or len(value) != 36:
+        raise _fail(path, "must be a UUID")
+    try:
+        if str(uuid.UUID(value)) != value:
+            raise ValueError(value)
+    except ValueError:
+        raise _fail(path, "must be a UUID") from None
+
+
+def iso_date(value: Any, path: str) -> None:
+    """A calendar date YYYY-MM-DD."""
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise _fail(path, "must be a date YYYY-MM-DD")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise _fail(path, "must be a real date") from None
+
+
+def clock_time(value: Any, path: str) -> None:
+    """A time of day HH:MM."""
+    if not isinstance(value, str) or not _TIME.match(value):
+        raise _fail(path, "must be a time HH:MM")
+
+
+def timestamp(value: Any, path: str) -> None:
+    """A UTC timestamp for display (never used to decide anything)."""
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        raise _fail(path, "must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
+
+
+def token(value: Any, path: str) -> None:
+    """A short machine name: lower-case letters, digits, underscores."""
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        raise _fail(path, "must be a short name of a-z, 0-9 and _")
+
+
+def optional(check: Check) -> Check:
+    """``check``, or null."""
+
+    def wrapped(value: Any, path: str) -> None:
+        if value is not None:
+            check(value, path)
+
+    return wrapped
+
+
+def list_of(check: Check, max_items: int) -> Check:
+    """A list of at most ``max_items`` values, each passing ``check``."""
+
+    def wrapped(value: Any, path: str) -> None:
+        if not isinstance(value, list):
+            raise _fail(path, "must be a list")
+        if len(value) > max_items:
+            raise _fail(path, f"more than {max_items} items")
+        for index, item in enumerate(value):
+            check(item, f"{path}[{index}]")
+
+    return wrapped
+
+
+def multilingual(max_length: int, required: bool = True) -> Check:
+    """Text per language: an object whose keys are ar, ckb, ku, en."""
+
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise _fail(path, "must be an object of texts per language")
+        for lang, item in value.items():
+            if lang not in LANGS:
+                raise _fail(path, f"unknown language {str(lang)[:10]!r}")
+            text(max_length, required=False)(item, f"{path}.{lang}")
+        if required and not any(isinstance(v, str) and v.strip() for v in value.values()):
+            raise _fail(path, "needs text in at least one language")
+
+    return check
+
+
+def obj(fields: Mapping[str, Check], optional_fields: Mapping[str, Check] | None = None) -> Check:
+    """An object with exactly these required fields and maybe these optional ones."""
+    extra = optional_fields or {}
+
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise _fail(path, "must be an object")
+        missing = [name for name in fields if name not in value]
+        if missing:
+            raise _fail(path, f"missing {', '.join(missing)}")
+        for name, item in value.items():
+            rule = fields.get(name) or extra.get(name)
+            if rule is None:
+                raise _fail(path, f"unexpected field {str(name)[:40]!r}")
+            rule(item, f"{path}.{name}")
+
+    return check
+
+
+_option = obj({"id": token, "label": multilingual(SHORT)})
+_count = obj(
+    {"gender": one_of(GENDERS), "age_band": one_of(AGE_BANDS), "count": integer(0, 100_000)},
+    {"group": optional(token)},
+)
+_note = obj({"on": iso_date, "text": text(LONG)})
+_group = obj({"id": token, "label": multilingual(SHORT)})
+
+_common = {"updated_at": timestamp, "updated_by": uuid_text}
+
+BODY_CHECKS: dict[str, Check] = {
+    "consultation": obj(
+        {
+            "kind": one_of(CONSULTATION_KINDS),
+            "title": multilingual(TITLE),
+            "original_language": one_of(LANGS),
+            "status": one_of(CONSULTATION_STATUSES),
+            "governorate": text(20),
+            **_common,
+        },
+        {
+            "description": multilingual(LONG, required=False),
+            "programme": text(SHORT, required=False),
+            "district": optional(text(60)),
+            "place": text(SHORT, required=False),
+            "starts_on": optional(iso_date),
+            "ends_on": optional(iso_date),
+            "start_time": optional(clock_time),
+            "end_time": optional(clock_time),
+            "facilitators": list_of(text(SHORT), 20),
+            "languages": list_of(one_of(LANGS), 4),
+            "groups": list_of(_group, 30),
+            "consent_text": multilingual(LONG, required=False),
+            "minutes": multilingual(200_000, required=False),
+        },
+    ),
+    "question": obj(
+        {
+            "consultation": uuid_text,
+            "position": integer(0, 10_000),
+            "type": one_of(QUESTION_TYPES),
+            "text": multilingual(LONG),
+            "original_language": one_of(LANGS),
+            **_common,
+        },
+        {"options": list_of(_option, 50), "required": boolean},
+    ),
+    "attendance": obj(
+        {"consultation": uuid_text, "counts": list_of(_count, 500), **_common},
+    ),
+    "action_point": obj(
+        {
+            "consultation": uuid_text,
+            "text": multilingual(LONG),
+            "original_language": one_of(LANGS),
+            "priority": one_of(PRIORITIES),
+            "status": one_of(ACTION_STATUSES),
+            **_common,
+        },
+        {
+            "responsible": text(SHORT, required=False),
+            "due_on": optional(iso_date),
+            "position": integer(0, 10_000),
+            "notes": list_of(_note, 500),
+            "agreed_at": optional(uuid_text),
+        },
+    ),
+}
+
+
+def _answer(value: Any, path: str) -> None:
+    """An answer: text, a number, true/false, an option id, or a list of option ids."""
+    if isinstance(value, bool) or (type(value) is int and 1 <= value <= 5):
+        return
+    if isinstance(value, str):
+        text(LONG, required=False)(value, path)
+        return
+    if isinstance(value, list):
+        list_of(token, 50)(value, path)
+        return
+    raise _fail(path, "must be text, a rating 1-5, yes/no or a list of options")
+
+
+def _answers(value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        raise _fail(path, "must be an object of answers per question")
+    if len(value) > 200:
+        raise _fail(path, "more than 200 answers")
+    for key, item in value.items():
+        uuid_text(key, f"{path}.<question>")
+        _answer(item, f"{path}.{key}")
+
+
+SUBMISSION_CHECK = obj(
+    {
+        "uuid": uuid_text,
+        "consultation": uuid_text,
+        "device": uuid_text,
+        "created_at": timestamp,
+        "language": one_of(LANGS),
+        "channel": one_of(CHANNELS),
+        "consent": boolean,
+        "idempotency_key": text(64),
+        "answers": _answers,
+    },
+    {
+        "demographics": obj(
+            {},
+            {
+                "gender": one_of(GENDERS),
+                "age_band": one_of(AGE_BANDS),
+                "group": token,
+            },
+        )
+    },
+)
+
+
+def check_body(kind: str, body: Any) -> None:
+    """Raise RecordInvalid unless ``body`` is a valid body of a ``kind`` version."""
+    try:
+        rule = BODY_CHECKS[kind]
+    except KeyError:
+        raise RecordInvalid(f"unknown record kind {kind[:40]!r}") from None
+    rule(body, kind)
+
+
+def check_submission(record: Any) -> None:
+    """Raise RecordInvalid unless ``record`` is a valid submission."""
+    SUBMISSION_CHECK(record, "submission")

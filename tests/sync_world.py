@@ -1,0 +1,170 @@
+"""Installations for the sync tests: a head office, laptops, exports, carried files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from fieldapp import create_app
+from fieldapp.database import writing
+from fieldapp.extensions import db
+from fieldapp.models import DeviceRole, RecordHead
+from fieldapp.services import demo, records
+from fieldapp.services.sync import keys
+from fieldapp.services.sync.export import export_bundle
+from fieldapp.services.sync.merge import MergeSummary, merge_files
+from fieldapp.services.sync.stats import stats
+
+from .conftest import make_app
+
+
+@contextlib.contextmanager
+def opened(folder: Path, **config: Any) -> Iterator[Flask]:
+    """An app on an existing instance folder, inside its app context; engine closed after."""
+    app = create_app({"TESTING": True, **config}, instance_path=folder)
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+class Installation:
+    """One fieldapp installation in a folder of its own."""
+
+    def __init__(
+        self,
+        folder: Path,
+        role: DeviceRole,
+        name: str,
+        headoffices: tuple[Installation, ...] = (),
+        **config: Any,
+    ) -> None:
+        self.folder = folder
+        self.config = config
+        app = make_app(folder, **config)
+        with app.app_context():
+            keys.initialise(folder, role, name, [h.public for h in headoffices])
+            self.public = keys.public_key_info(keys.self_device())
+            db.session.remove()
+            db.engine.dispose()
+
+    def session(self) -> contextlib.AbstractContextManager[Flask]:
+        """Work on this installation."""
+        return opened(self.folder, **self.config)
+
+    def register(self, *others: Installation) -> None:
+        """Register other installations' public keys here."""
+        with self.session():
+            for other in others:
+                keys.register(other.public)
+
+    def export(self, destination: Path) -> Path:
+        """Write a bundle into ``destination`` and return its path."""
+        with self.session():
+            return Path(export_bundle(self.folder, destination).path)
+
+    def merge(self, *paths: Path) -> list[MergeSummary]:
+        """Merge bundles here."""
+        with self.session():
+            return merge_files(list(paths), self.folder)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and digest."""
+        with self.session():
+            return stats()
+
+
+def editable_body(head: RecordHead) -> dict[str, Any]:
+    """The body of a record as a form would show it (without the stamps)."""
+    body = json.loads(head.body)
+    return {k: v for k, v in body.items() if k not in ("updated_at", "updated_by")}
+
+
+def copy_record(source: Installation, target: Installation, record_id: str) -> None:
+    """Give ``target`` the exact versions ``source`` has of one record (as a template would)."""
+    with source.session():
+        versions = records.load_versions(record_id)
+        kind = records.current(record_id).kind
+    with target.session(), writing() as session:
+        for version in versions:
+            from fieldapp.models import RecordVersion
+
+            session.add(
+                RecordVersion(
+                    record_id=record_id,
+                    rev=version.rev,
+                    kind=kind,
+                    parent_rev=version.parent,
+                    deleted=version.deleted,
+                    body=records.body_text(version.body),
+                )
+            )
+        session.flush()
+        records.refresh_heads({record_id: kind})
+
+
+def build_world(root: Path) -> dict[str, Any]:
+    """Head office, two laptops and a regional office, and the bundles they carried.
+
+    - laptop A exports (A1), then edits a shared consultation and deletes an action point
+      and exports again (A2);
+    - laptop B edits the same shared consultation concurrently and exports (B1);
+    - a regional office merges A1 and B1 and exports (R1) for head office.
+    """
+    files = root / "files"
+    files.mkdir()
+    ho = Installation(root / "ho", DeviceRole.HEADOFFICE, "Erbil head office")
+    regional = Installation(root / "regional", DeviceRole.HEADOFFICE, "Duhok regional office")
+    a = Installation(root / "a", DeviceRole.FIELD, "Bashiqa laptop", (ho, regional))
+    b = Installation(root / "b", DeviceRole.FIELD, "Sinjar laptop", (ho, regional))
+    regional.register(ho, a, b)
+    ho.register(a, b, regional)
+    with a.session():
+        demo.fill(consultations=2, submissions=40, seed=1)
+        shared = records.heads("consultation")[0].record_id
+    with b.session():
+        demo.fill(consultations=1, submissions=25, seed=2)
+    copy_record(a, b, shared)
+    a1 = a.export(files)
+    with a.session():
+        head = records.current(shared)
+        records.update(shared, {**editable_body(head), "status": "closed"}, head.winner_rev)
+        action = records.heads("action_point")[0]
+        records.delete(action.record_id, action.winner_rev)
+        deleted_id = action.record_id
+    a2 = a.export(files)
+    with b.session():
+        head = records.current(shared)
+        body = editable_body(head)
+        body["place"] = "Sinjar town hall"
+        records.update(shared, body, head.winner_rev)
+    b1 = b.export(files)
+    regional.merge(a1, b1)
+    r1 = regional.export(files)
+    return {
+        "ho": ho,
+        "regional": regional,
+        "a": a,
+        "b": b,
+        "files": {"A1": a1, "A2": a2, "B1": b1, "R1": r1},
+        "shared": shared,
+        "deleted": deleted_id,
+    }
+
+
+def clone(installation: Installation, folder: Path) -> Installation:
+    """A copy of an installation's folder (a backup restored elsewhere)."""
+    shutil.copytree(installation.folder, folder)
+    copy = object.__new__(Installation)
+    copy.folder = folder
+    copy.config = installation.config
+    copy.public = installation.public
+    return copy
