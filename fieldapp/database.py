@@ -32,6 +32,9 @@ SQLITE_PRAGMAS: dict[str, str | int] = {
     "foreign_keys": "ON",
     "busy_timeout": BUSY_TIMEOUT_MS,
     "secure_delete": "ON",
+    # 32 MiB page cache (SQLite's default is 2 MiB): merging 10^5 submissions into random
+    # places of the primary-key index otherwise re-reads pages from disk.
+    "cache_size": -32768,
 }
 
 _write_intent: ContextVar[bool] = ContextVar("fieldapp_write_intent", default=False)

