@@ -83,3 +83,45 @@ def test_parallel_counters_lose_nothing_on_postgresql(pg_app):
     assert sorted(numbers) == list(range(1, 601))
     with pg_app.app_context():
         assert db.session.get(Counter, "burst").value == 600
+
+
+@pytest.fixture(scope="module")
+def sync_world(tmp_path_factory):
+    from .sync_world import build_world
+
+    return build_world(tmp_path_factory.mktemp("pgworld"))
+
+
+def test_merge_on_postgresql_gives_the_same_digest(sync_world, pg_app, tmp_path):
+    """The same files merged into a PostgreSQL head office give SQLite's digest."""
+    import shutil
+    from pathlib import Path
+
+    from fieldapp.models import Device
+    from fieldapp.services.sync.merge import merge_files
+    from fieldapp.services.sync.stats import stats
+
+    from .sync_world import clone, opened
+
+    files = [sync_world["files"][name] for name in ("A1", "B1", "A2", "A1")]
+    sqlite_ho = clone(sync_world["ho"], tmp_path / "sqlite-ho")
+    sqlite_ho.merge(*files)
+    expected = sqlite_ho.stats()
+    # The PostgreSQL head office is the same installation: same keys, same registered devices.
+    folder = Path(pg_app.instance_path)
+    shutil.copytree(sync_world["ho"].folder / "keys", folder / "keys")
+    with opened(sync_world["ho"].folder):
+        devices = [
+            {c.name: getattr(d, c.name) for c in Device.__table__.columns if c.name != "id"}
+            for d in db.session.query(Device)
+        ]
+    from fieldapp.database import writing
+
+    with pg_app.app_context():
+        with writing() as session:
+            for device in devices:
+                session.add(Device(**device))
+        summaries = merge_files(files, folder)
+        assert all(s.ok for s in summaries), [s.error for s in summaries]
+        assert summaries[3].already_merged
+        assert stats() == expected

@@ -58,11 +58,26 @@ class MergeSummary:
         return asdict(self)
 
 
-def _insert_ignore(table: Table) -> Insert:
-    """INSERT ... ON CONFLICT DO NOTHING for the session's database."""
+def _dialect_insert(table: Table) -> Any:
     dialect = db.session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    return module.insert(table)
+
+
+def _insert_ignore(table: Table) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's database."""
+    return _dialect_insert(table).on_conflict_do_nothing()
+
+
+def _insert_versions(table: Table) -> Insert:
+    """Insert versions; for a rev already known keep the smaller body (only its display time
+    can differ), so every installation keeps the same text whatever order files came in."""
+    statement = _dialect_insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=["record_id", "rev"],
+        set_={"body": statement.excluded.body},
+        where=statement.excluded.body < table.c.body,
+    )
 
 
 def _refuse_constant(name: str) -> Any:
@@ -126,7 +141,7 @@ def _merge_versions(bundle: OpenedBundle, limits: Limits) -> tuple[dict[str, str
     """Insert every version not yet known; return the touched records and the lines read."""
     touched: dict[str, str] = {}
     seen = 0
-    statement = _insert_ignore(RecordVersion.__table__)
+    statement = _insert_versions(RecordVersion.__table__)
     for kind in schema.VERSIONED_KINDS:
         rows: list[dict[str, Any]] = []
         for line in bundle.lines(kind, limits):

@@ -14,7 +14,10 @@ Deletion policy: a deletion is a version with ``deleted`` true. An older file ca
 the deletion on another laptop is a live leaf and wins over the deletion, which is then listed
 as a conflict: nothing anyone said is lost without a person deciding it.
 
-Wall-clock times are never part of a rev or of the winner rule.
+Wall-clock times are never part of a rev or of the winner rule: the display-only fields
+(``updated_at``, ``updated_by``) are left out of the hash. Two laptops that make the same change
+to the same version therefore make the same rev; of their two display stamps, every
+installation keeps the same one (the smaller body text), so arrival order still does not matter.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# Fields shown to people but never deciding anything: when and on which laptop a version was
+# made (laptop clocks are often wrong; the same change made on two laptops is one change).
+DISPLAY_ONLY = frozenset({"updated_at", "updated_by"})
 REV_PATTERN = re.compile(r"^([1-9][0-9]{0,8})-([0-9a-f]{64})$")
 
 
@@ -57,7 +63,7 @@ def compute_rev(parent: str | None, body: Mapping[str, Any], deleted: bool) -> s
     digest = hashlib.sha256()
     digest.update((parent or "").encode("ascii"))
     digest.update(b"\n")
-    digest.update(canonical_json(body))
+    digest.update(canonical_json({k: v for k, v in body.items() if k not in DISPLAY_ONLY}))
     digest.update(b"\n1" if deleted else b"\n0")
     return f"{generation}-{digest.hexdigest()}"
 

@@ -324,6 +324,10 @@ _LANG_SET, _CHANNEL_SET = frozenset(LANGS), frozenset(CHANNELS)
 _GENDER_SET, _AGE_SET = frozenset(GENDERS), frozenset(AGE_BANDS)
 
 
+def _member(value: Any, choices: frozenset[str]) -> bool:
+    return type(value) is str and value in choices
+
+
 def _fast_answer(value: Any) -> bool:
     kind = type(value)
     if kind is bool:
@@ -348,8 +352,10 @@ def is_valid_submission(record: Any, known_ids: set[str] | None = None) -> bool:
     known = known_ids if known_ids is not None else set()
     for name in ("uuid", "consultation", "device"):
         value = record[name]
+        if type(value) is not str:
+            return False
         if value not in known:
-            if type(value) is not str or not _UUID.match(value):
+            if not _UUID.match(value):
                 return False
             if name != "uuid":
                 known.add(value)
@@ -358,7 +364,7 @@ def is_valid_submission(record: Any, known_ids: set[str] | None = None) -> bool:
         return False
     if type(key) is not str or len(key) > 64 or not key.strip():
         return False
-    if record["language"] not in _LANG_SET or record["channel"] not in _CHANNEL_SET:
+    if not (_member(record["language"], _LANG_SET) and _member(record["channel"], _CHANNEL_SET)):
         return False
     if type(record["consent"]) is not bool:
         return False
@@ -376,9 +382,9 @@ def is_valid_submission(record: Any, known_ids: set[str] | None = None) -> bool:
         people = record["demographics"]
         if type(people) is not dict or not people.keys() <= {"gender", "age_band", "group"}:
             return False
-        if "gender" in people and people["gender"] not in _GENDER_SET:
+        if "gender" in people and not _member(people["gender"], _GENDER_SET):
             return False
-        if "age_band" in people and people["age_band"] not in _AGE_SET:
+        if "age_band" in people and not _member(people["age_band"], _AGE_SET):
             return False
         group = people.get("group", "x")
         if type(group) is not str or not _TOKEN.match(group):
