@@ -119,6 +119,10 @@ def test_first_run_login_and_sorani(page, server):
     assert page.evaluate("document.fonts.check('16px \"Noto Sans Arabic\"', 'ڕڵۆێە')")
     screenshot(page, "home-ckb")
 
+    page.goto(server + "/export")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    screenshot(page, "export-ckb")
+
     # The choice is remembered: a new page load, and the sign-in page after signing out.
     page.goto(server + "/account/password")
     assert page.locator("html").get_attribute("dir") == "rtl"

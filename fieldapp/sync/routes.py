@@ -30,14 +30,20 @@ def _instance() -> Path:
 @bp.route("/export")
 def export_page() -> str:
     """This installation, where its exports go, and the exports made so far."""
-    exports = db.session.execute(
-        select(BundleExport).order_by(BundleExport.export_seq.desc()).limit(20)
-    ).scalars()
+    exports = list(
+        db.session.execute(
+            select(BundleExport).order_by(BundleExport.export_seq.desc()).limit(20)
+        ).scalars()
+    )
+    folder = _instance() / EXPORT_DIR
+    # Exports written elsewhere from the command line (--output) cannot be downloaded here.
+    downloadable = {e.export_seq for e in exports if (folder / e.file_name).is_file()}
     return render_template(
         "sync/export.html",
         device=keys.self_device(),
         recipients=keys.headoffice_recipients(),
-        exports=list(exports),
+        exports=exports,
+        downloadable=downloadable,
         form=ActionForm(),
     )
 
