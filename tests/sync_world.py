@@ -93,22 +93,8 @@ def copy_record(source: Installation, target: Installation, record_id: str) -> N
     with source.session():
         versions = records.load_versions(record_id)
         kind = records.current(record_id).kind
-    with target.session(), writing() as session:
-        for version in versions:
-            from fieldapp.models import RecordVersion
-
-            session.add(
-                RecordVersion(
-                    record_id=record_id,
-                    rev=version.rev,
-                    kind=kind,
-                    parent_rev=version.parent,
-                    deleted=version.deleted,
-                    body=records.body_text(version.body),
-                )
-            )
-        session.flush()
-        records.refresh_heads({record_id: kind})
+    with target.session(), writing():
+        records.store_versions(kind, record_id, versions)
 
 
 def build_world(root: Path) -> dict[str, Any]:

@@ -13,8 +13,8 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
-def test_a_day_from_the_command_line(tmp_path):
-    """Set up, fill, export, register, merge twice, compare digests: all with --json."""
+def head_office_and_laptop(tmp_path, register: bool = True) -> tuple[str, str]:
+    """A head office and a laptop that encrypts to it (registered there unless told not to)."""
     ho, laptop = str(tmp_path / "ho"), str(tmp_path / "laptop")
     assert run("--instance", ho, "init", "--role", "headoffice", "--name", "Erbil").exit_code == 0
     run("--instance", ho, "keys", "public", "--output", str(tmp_path / "ho.pub"))
@@ -30,6 +30,15 @@ def test_a_day_from_the_command_line(tmp_path):
         str(tmp_path / "ho.pub"),
     )
     assert result.exit_code == 0, result.output
+    run("--instance", laptop, "keys", "public", "--output", str(tmp_path / "laptop.pub"))
+    if register:
+        assert run("--instance", ho, "devices", "add", str(tmp_path / "laptop.pub")).exit_code == 0
+    return ho, laptop
+
+
+def test_a_day_from_the_command_line(tmp_path):
+    """Set up, fill, export, register, merge twice, compare digests: all with --json."""
+    ho, laptop = head_office_and_laptop(tmp_path, register=False)
     result = run("--instance", laptop, "demo-data", "--consultations", "2", "--submissions", "30")
     assert result.exit_code == 0, result.output
     assert "submissions 30" in result.output
@@ -45,7 +54,6 @@ def test_a_day_from_the_command_line(tmp_path):
     [file] = json.loads(refused.output)["files"]
     assert "fieldapp devices add" in file["error"]
 
-    run("--instance", laptop, "keys", "public", "--output", str(tmp_path / "laptop.pub"))
     assert run("--instance", ho, "devices", "add", str(tmp_path / "laptop.pub")).exit_code == 0
     merged = run("--instance", ho, "merge", export["path"], export["path"], "--json")
     assert merged.exit_code == 0, merged.output
@@ -62,22 +70,7 @@ def test_a_day_from_the_command_line(tmp_path):
 
 def test_human_readable_merge_summary_in_sorani(tmp_path):
     """Without --json the summary is sentences in the chosen language."""
-    ho, laptop = str(tmp_path / "ho"), str(tmp_path / "laptop")
-    run("--instance", ho, "init", "--role", "headoffice", "--name", "Erbil")
-    run("--instance", ho, "keys", "public", "--output", str(tmp_path / "ho.pub"))
-    run(
-        "--instance",
-        laptop,
-        "init",
-        "--role",
-        "field",
-        "--name",
-        "Duhok 3",
-        "--headoffice-key",
-        str(tmp_path / "ho.pub"),
-    )
-    run("--instance", laptop, "keys", "public", "--output", str(tmp_path / "l.pub"))
-    run("--instance", ho, "devices", "add", str(tmp_path / "l.pub"))
+    ho, laptop = head_office_and_laptop(tmp_path)
     run("--instance", laptop, "demo-data", "--submissions", "5")
     path = json.loads(run("--instance", laptop, "export", "--json").output)["path"]
     result = run("--instance", ho, "--lang", "ckb", "merge", path)
@@ -97,20 +90,7 @@ def test_export_needs_keys(tmp_path):
 
 def test_merge_needs_a_head_office(tmp_path):
     """A field laptop holds no decryption key, so it cannot merge."""
-    ho, laptop = str(tmp_path / "ho"), str(tmp_path / "laptop")
-    run("--instance", ho, "init", "--role", "headoffice", "--name", "Erbil")
-    run("--instance", ho, "keys", "public", "--output", str(tmp_path / "ho.pub"))
-    run(
-        "--instance",
-        laptop,
-        "init",
-        "--role",
-        "field",
-        "--name",
-        "x",
-        "--headoffice-key",
-        str(tmp_path / "ho.pub"),
-    )
+    _ho, laptop = head_office_and_laptop(tmp_path, register=False)
     path = json.loads(run("--instance", laptop, "export", "--json").output)["path"]
     result = run("--instance", laptop, "merge", path)
     assert result.exit_code == 1

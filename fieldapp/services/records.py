@@ -116,19 +116,25 @@ def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
     return with_conflicts
 
 
-def _store(kind: str, record_id: str, version: Version) -> None:
-    db.session.add(
-        RecordVersion(
-            record_id=record_id,
-            rev=version.rev,
-            kind=kind,
-            parent_rev=version.parent,
-            deleted=version.deleted,
-            body=body_text(version.body),
+def store_versions(kind: str, record_id: str, versions: Iterable[Version]) -> None:
+    """Add versions of one record and recompute its winner (call inside ``writing()``)."""
+    for version in versions:
+        db.session.add(
+            RecordVersion(
+                record_id=record_id,
+                rev=version.rev,
+                kind=kind,
+                parent_rev=version.parent,
+                deleted=version.deleted,
+                body=body_text(version.body),
+            )
         )
-    )
     db.session.flush()
     refresh_heads({record_id: kind})
+
+
+def _store(kind: str, record_id: str, version: Version) -> None:
+    store_versions(kind, record_id, [version])
 
 
 def _stamped(body: Mapping[str, Any]) -> dict[str, Any]:

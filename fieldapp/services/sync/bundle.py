@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import struct
@@ -41,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask_babel import lazy_gettext as _l
 
 from ..errors import FieldappError
-from . import schema
+from . import schema, strictjson
 
 FORMAT = "fieldapp-bundle"
 FORMAT_VERSION = 1
@@ -194,29 +193,6 @@ class OpenedBundle:
             yield rest
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate key in JSON object")
-    return result
-
-
-def strict_json(data: bytes) -> Any:
-    """Parse JSON refusing NaN/Infinity, duplicate keys and excessive nesting."""
-    try:
-        return json.loads(
-            data.decode("utf-8"),
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_no_duplicate_keys,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError(str(exc)[:200]) from None
-
-
 def _check_structure(archive: zipfile.ZipFile, raw: IO[bytes], limits: Limits) -> None:
     """Refuse archives that are not exactly what fieldapp writes (I-01 to I-06)."""
     damaged = BundleRefused(_l("This file is damaged or is not a fieldapp export."))
@@ -341,7 +317,7 @@ def open_bundle(
                 manifest_bytes = _read_member(archive, MANIFEST, limits.max_manifest)
                 signature = _read_member(archive, SIGNATURE, 1024)
                 try:
-                    manifest = strict_json(manifest_bytes)
+                    manifest = strictjson.loads(manifest_bytes)
                 except ValueError:
                     raise BundleRefused(
                         _l("This file is damaged or is not a fieldapp export.")

@@ -30,6 +30,7 @@ from ...database import writing
 from ...extensions import db
 from ...models import Device, DeviceRole
 from ..errors import FieldappError
+from . import strictjson
 
 KEY_DIR = "keys"
 SIGNING_KEY_FILE = "device-ed25519.pem"
@@ -198,29 +199,14 @@ def write_public_key(path: Path) -> PublicKeyInfo:
     return info
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _value in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError("duplicate key")
-    return dict(pairs)
-
-
 def parse_public_key(data: bytes) -> PublicKeyInfo:
     """Validate a public key file strictly and return what it says."""
     invalid = DeviceKeyError(_l("This is not a fieldapp public key file, or it is damaged."))
     if len(data) > MAX_PUBLIC_KEY_BYTES:
         raise invalid
     try:
-        doc = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_refuse_duplicate_keys,
-            parse_constant=_refuse_constant,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        doc = strictjson.loads(data)
+    except ValueError:
         raise invalid from None
     if not isinstance(doc, dict) or doc.get("format") != PUBLIC_KEY_FORMAT:
         raise invalid

@@ -26,7 +26,7 @@ from ...extensions import db
 from ...models import BundleImport, Device, RecordHead, RecordVersion, Submission
 from ..errors import FieldappError
 from ..records import refresh_heads
-from . import keys, schema
+from . import keys, schema, strictjson
 from .bundle import BundleRefused, Limits, OpenedBundle, open_bundle
 from .revisions import InvalidRevision, Version, canonical_json
 
@@ -80,20 +80,6 @@ def _insert_versions(table: Table) -> Insert:
     )
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate key")
-    return result
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant)
-
-
 def decode_line(line: bytes) -> str:
     """A line as text; only UTF-8 is accepted."""
     try:
@@ -105,7 +91,7 @@ def decode_line(line: bytes) -> str:
 def parse_record(text: str) -> Any:
     """Parse one line strictly: no NaN or Infinity, no duplicate keys, bounded depth."""
     try:
-        return _DECODER.decode(text)
+        return strictjson.DECODER.decode(text)
     except (ValueError, RecursionError):
         raise schema.RecordInvalid("a line is not valid JSON") from None
 
