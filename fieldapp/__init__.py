@@ -71,6 +71,7 @@ def _init_extensions(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
     from .auth import sessions
+    from .consultations import bp as consultations_bp
     from .extensions import babel, csrf, db, migrate
     from .main import bp as main_bp
     from .sync import bp as sync_bp
@@ -97,3 +98,4 @@ def _init_extensions(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(sync_bp)
+    app.register_blueprint(consultations_bp)

@@ -7,6 +7,7 @@ Latin script is ``ku`` (never ``kmr``, which Babel silently maps elsewhere).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from babel import Locale
 from babel.core import get_locale_identifier
 from babel.support import NullTranslations, Translations
 from flask import Flask, abort, current_app, g, has_request_context, request
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext, refresh
+from markupsafe import Markup
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
@@ -140,7 +142,12 @@ def cli_translations(code: str | None) -> NullTranslations:
 
 
 def take_explicit_language() -> None:
-    """Honour ``?lang=`` for this page view; an unknown code gets a 400 page."""
+    """Honour ``?lang=`` for this page view; an unknown code gets a 400 page.
+
+    Flask-Babel caches the locale on the application context, which a request may share with
+    an outer context (scripts, tests): forget it so every request chooses afresh.
+    """
+    refresh()
     code = request.args.get("lang")
     if code is None:
         return
@@ -149,11 +156,44 @@ def take_explicit_language() -> None:
     g.explicit_language = code
 
 
+# Multilingual content falls back in this order: the reader's language, the language it was
+# written in, then English, Arabic, Sorani, Kurmanji. Screens mark text shown in another language.
+CONTENT_FALLBACK = ("en", "ar", "ckb", "ku")
+
+
+def pick(
+    texts: Mapping[str, str] | None, code: str, original: str | None = None
+) -> tuple[str, str | None]:
+    """The text to show a reader of ``code``, and the language it is actually in."""
+    texts = texts or {}
+    for candidate in (code, original, *CONTENT_FALLBACK):
+        if candidate and str(texts.get(candidate) or "").strip():
+            return str(texts[candidate]), candidate
+    return "", None
+
+
+def multilingual(texts: Mapping[str, str] | None, original: str | None = None) -> Markup:
+    """Render multilingual content in the reader's language, marked when it falls back."""
+    reader = current_language()
+    text, shown = pick(texts, reader.code, original)
+    if shown is None:
+        return Markup("")
+    lang = BY_CODE[shown]
+    span = Markup('<span lang="{}" dir="auto">{}</span>').format(lang.tag, text)
+    if shown == reader.code:
+        return span
+    marker = gettext("(in %(language)s)", language=lang.native_name)
+    return span + Markup(' <small class="fallback">{}</small>').format(marker)
+
+
 def init_app(app: Flask) -> None:
     """Validate catalogues, take explicit choices and expose language helpers to templates."""
     check_catalogues(app)
     app.before_request(take_explicit_language)
 
+    # Globals, not a context processor: imported macros see globals but not the context.
+    app.jinja_env.globals.update(languages=LANGUAGES, by_code=BY_CODE, ml=multilingual)
+
     @app.context_processor
     def _language_context() -> dict[str, object]:
-        return {"languages": LANGUAGES, "current_language": current_language()}
+        return {"current_language": current_language()}

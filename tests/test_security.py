@@ -188,7 +188,7 @@ def test_unknown_host_header_is_refused(client):
 def test_not_found_page_is_translated(client, coordinator, lang):
     """A mistyped address gets a 404 page in the user's language and direction."""
     set_language(client, lang)
-    response = client.get("/consultations/nowhere")
+    response = client.get("/no/such/page")
     assert response.status_code == 404
     page = response.get_data(as_text=True)
     assert translated(lang, "Page not found") in page
@@ -229,7 +229,7 @@ def test_no_page_refers_to_another_host(signed_in, app):
             assert not urlsplit(url).netloc, (path, url)
             seen += 1
     assert seen > 20
-    for css in ("css/app.css", "css/pico.min.css"):
+    for css in ("css/app.css", "css/app-fonts.css", "css/print.css", "css/pico.min.css"):
         with app.test_client().get(f"/static/{css}") as response:
             body = response.get_data(as_text=True)
         for url in re.findall(r"url\(([^)]*)\)", body):

@@ -33,7 +33,7 @@ PRIORITIES = ("low", "medium", "high")
 ACTION_STATUSES = ("proposed", "agreed", "in_progress", "done", "dropped")
 
 # Editable kinds are kept as versions; submissions are immutable.
-VERSIONED_KINDS = ("consultation", "question", "attendance", "action_point")
+VERSIONED_KINDS = ("consultation", "question", "attendance", "action_point", "template")
 ALL_KINDS = (*VERSIONED_KINDS, "submission")
 
 SHORT, TITLE, LONG = 200, 300, 20_000
@@ -193,6 +193,7 @@ _count = obj(
     {"gender": one_of(GENDERS), "age_band": one_of(AGE_BANDS), "count": integer(0, 100_000)},
     {"group": optional(token)},
 )
+_group_count = obj({"group": token, "count": integer(0, 100_000)})
 _note = obj({"on": iso_date, "text": text(LONG)})
 _group = obj({"id": token, "label": multilingual(SHORT)})
 
@@ -237,6 +238,7 @@ BODY_CHECKS: dict[str, Check] = {
     ),
     "attendance": obj(
         {"consultation": uuid_text, "counts": list_of(_count, 500), **_common},
+        {"group_counts": list_of(_group_count, 30)},
     ),
     "action_point": obj(
         {
@@ -256,6 +258,28 @@ BODY_CHECKS: dict[str, Check] = {
         },
     ),
 }
+
+
+_template_question = obj(
+    {
+        "type": one_of(QUESTION_TYPES),
+        "text": multilingual(LONG),
+        "original_language": one_of(LANGS),
+    },
+    {"options": list_of(_option, 50), "required": boolean},
+)
+BODY_CHECKS["template"] = obj(
+    {
+        "name": multilingual(TITLE),
+        "original_language": one_of(LANGS),
+        "questions": list_of(_template_question, 200),
+        **_common,
+    },
+    {
+        "description": multilingual(LONG, required=False),
+        "kind": optional(one_of(CONSULTATION_KINDS)),
+    },
+)
 
 
 def _answer(value: Any, path: str) -> None:

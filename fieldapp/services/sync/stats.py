@@ -16,6 +16,7 @@ PLURAL = {
     "question": "questions",
     "attendance": "attendance",
     "action_point": "action_points",
+    "template": "templates",
 }
 
 

@@ -1,0 +1,419 @@
+"""The facilitator's workspace through the web pages, in English, Arabic and Sorani."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from fieldapp.extensions import db
+from fieldapp.models import DeviceRole, Role, Submission
+from fieldapp.services import records, workspace
+
+from .conftest import add_user, login, set_language, translated
+from .sync_world import Installation, opened
+
+FAST = "scrypt:1024:8:1"
+
+
+@pytest.fixture
+def laptop(tmp_path):
+    """A field laptop with keys, a coordinator signed in, and its app context open."""
+    ho = Installation(tmp_path / "ho", DeviceRole.HEADOFFICE, "Head office")
+    laptop = Installation(tmp_path / "laptop", DeviceRole.FIELD, "Bashiqa laptop", (ho,))
+    with opened(laptop.folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD=FAST) as app:
+        add_user(app, "amira", Role.COORDINATOR)
+        yield app
+
+
+@pytest.fixture
+def browser(laptop):
+    client = laptop.test_client()
+    assert login(client).status_code == 302
+    return client
+
+
+CONSULTATION = {
+    "kind": "lpc_meeting",
+    "status": "open",
+    "title_ar": "اجتماع لجنة السلام المحلية، بعشيقة",
+    "title_ckb": "کۆبوونەوەی لیژنەی ئاشتیی ناوچەیی، بەعشیقە",
+    "title_en": "LPC meeting, Bashiqa",
+    "governorate": "IQ-NI",
+    "district": "IQ-NI-AL-HAMDANIYA",
+    "place": "Bashiqa community hall",
+    "starts_on": "٢٠٢٦-٠٣-١٢",
+    "start_time": "09:30",
+    "languages": ["ar", "ckb", "en"],
+    "original_language": "ar",
+    "groups": "IDPs\nReturnees",
+}
+
+
+def create(browser, **changes) -> str:
+    response = browser.post("/consultations/new", data={**CONSULTATION, **changes})
+    assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
+    return response.headers["Location"].rsplit("/", 1)[-1]
+
+
+def district_code(name: str) -> str:
+    from fieldapp.services import places
+
+    for g in places.governorates():
+        for d in g.districts:
+            if d.name("en") == name:
+                return d.code
+    raise KeyError(name)
+
+
+@pytest.fixture(autouse=True)
+def _real_district():
+    CONSULTATION["district"] = district_code("Al-Hamdaniya")
+
+
+@pytest.mark.parametrize("lang", ["en", "ar", "ckb"])
+def test_plan_a_consultation_in_any_language(browser, lang):
+    """A facilitator plans a meeting; Arabic-Indic digits in the date are understood."""
+    set_language(browser, lang)
+    record_id = create(browser)
+    page = browser.get(f"/consultations/{record_id}").get_data(as_text=True)
+    assert translated(lang, "The consultation has been saved.") in page
+    assert "2026-03-12" in page
+    body = workspace.get(record_id, "consultation").body
+    assert body["title"]["ckb"].startswith("کۆبوونەوە")
+    assert [g["id"] for g in body["groups"]] == ["idps", "returnees"]
+
+
+@pytest.mark.parametrize("lang", ["ar", "ckb"])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"title_ar": "", "title_ckb": "", "title_en": ""},
+            "Give the consultation a title in at least one language.",
+        ),
+        (
+            {"starts_on": "12/13/2026"},
+            "This is not a date. Write it as year-month-day, e.g. 2026-03-12.",
+        ),
+        ({"district": "IQ-DA-ZAKHO"}, "Choose a governorate, and a district that belongs to it."),
+        ({"start_time": "25:99"}, "This is not a time. Write it as hours:minutes, e.g. 09:30."),
+        ({"kind": "party"}, "Please choose from the list."),
+    ],
+    ids=["no-title", "bad-date", "district-elsewhere", "bad-time", "bad-kind"],
+)
+def test_bad_consultation_input_is_explained_and_nothing_saved(browser, lang, changes, message):
+    set_language(browser, lang)
+    response = browser.post("/consultations/new", data={**CONSULTATION, **changes})
+    assert response.status_code == 200
+    assert translated(lang, message) in response.get_data(as_text=True)
+    assert workspace.list_consultations() == []
+
+
+def test_search_ignores_spelling_variants_and_filters(browser):
+    """علي/علی, ة/ە, Şêxan/Sexan: search finds what was meant; filters narrow."""
+    first = create(browser, title_ar="جلسة حوار مع علي", title_ckb="", title_en="")
+    create(
+        browser,
+        title_ar="",
+        title_ckb="",
+        title_en="Town hall in Şêxan",
+        kind="town_hall",
+        status="closed",
+    )
+    assert first in browser.get("/consultations?q=علی").get_data(as_text=True)
+    page = browser.get("/consultations?q=sexan").get_data(as_text=True)
+    assert "Town hall in Şêxan" in page
+    assert first not in page
+    assert "Town hall in Şêxan" not in browser.get("/consultations?status=open").get_data(
+        as_text=True
+    )
+    # Place names are searchable in every language: بعشيقة is not typed anywhere, the district is.
+    assert first in browser.get("/consultations?q=Hamdaniya").get_data(as_text=True)
+
+
+def add_questions(browser, record_id: str) -> list[str]:
+    for data in (
+        {
+            "type": "single_choice",
+            "text_ar": "ما هي الأولوية؟",
+            "text_ckb": "ئەولەویەت چییە؟",
+            "options_ar": "الأمن\nالخدمات",
+            "options_ckb": "ئاسایش\nخزمەتگوزاری",
+            "options_en": "Security\nServices",
+            "original_language": "ar",
+            "required": "y",
+        },
+        {"type": "rating", "text_ar": "كيف تقيّم الخدمات؟", "original_language": "ar"},
+        {
+            "type": "free_text",
+            "text_ar": "ماذا يجب أن يحدث أولاً؟",
+            "text_en": "What first?",
+            "original_language": "ar",
+        },
+    ):
+        response = browser.post(f"/consultations/{record_id}/questions", data=data)
+        assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
+    return [q.id for q in workspace.questions_of(record_id)]
+
+
+def test_question_sheet_builder(browser):
+    """Add, reorder, edit, remove; missing translations shown; preview per language."""
+    record_id = create(browser)
+    first, second, third = add_questions(browser, record_id)
+    page = browser.get(f"/consultations/{record_id}/questions").get_data(as_text=True)
+    assert "Missing translations:" in page
+    browser.post(f"/consultations/{record_id}/questions/{third}/move/up")
+    assert [q.id for q in workspace.questions_of(record_id)] == [first, third, second]
+    question = workspace.get(second, "question")
+    response = browser.post(
+        f"/consultations/{record_id}/questions/{second}",
+        data={
+            "type": "rating",
+            "text_ar": "كيف تقيّم الخدمات في منطقتك؟",
+            "text_ckb": "خزمەتگوزارییەکان چۆنن؟",
+            "original_language": "ar",
+            "base_rev": question.rev,
+        },
+    )
+    assert response.status_code == 302
+    browser.post(
+        f"/consultations/{record_id}/questions/{first}/delete",
+        data={"base_rev": workspace.get(first, "question").rev},
+    )
+    assert [q.id for q in workspace.questions_of(record_id)] == [third, second]
+    preview = browser.get(f"/consultations/{record_id}/preview?in=ckb").get_data(as_text=True)
+    assert '<html lang="ckb-IQ" dir="rtl">' in preview
+    assert "خزمەتگوزارییەکان چۆنن؟" in preview
+    assert preview.count('class="face"') == 5
+    english = browser.get(f"/consultations/{record_id}/preview?in=en").get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in english
+    assert "What first?" in english
+
+
+@pytest.mark.parametrize("lang", ["ar", "ckb"])
+def test_choice_question_without_options_is_refused(browser, lang):
+    set_language(browser, lang)
+    record_id = create(browser)
+    response = browser.post(
+        f"/consultations/{record_id}/questions",
+        data={
+            "type": "single_choice",
+            "text_ar": "سؤال",
+            "options_ar": "خيار واحد",
+            "original_language": "ar",
+        },
+    )
+    assert translated(lang, "A choice question needs at least two options.") in response.get_data(
+        as_text=True
+    )
+    assert workspace.questions_of(record_id) == []
+
+
+def test_stale_edit_shows_what_changed(browser):
+    """Someone saved first: the form is not overwritten, the differences are shown."""
+    record_id = create(browser)
+    old_rev = workspace.get(record_id, "consultation").rev
+    assert (
+        browser.post(
+            f"/consultations/{record_id}/edit",
+            data={**CONSULTATION, "place": "Mosul", "base_rev": old_rev},
+        ).status_code
+        == 302
+    )
+    response = browser.post(
+        f"/consultations/{record_id}/edit",
+        data={**CONSULTATION, "place": "Bashiqa school", "base_rev": old_rev},
+    )
+    page = response.get_data(as_text=True)
+    assert "Someone else changed this record since you opened it." in page
+    assert "Mosul" in page
+    assert "Bashiqa school" in page
+    assert workspace.get(record_id, "consultation").body["place"] == "Mosul"
+
+
+@pytest.mark.parametrize("lang", ["en", "ckb"])
+def test_attendance_counts(browser, lang):
+    set_language(browser, lang)
+    record_id = create(browser)
+    data = {
+        "c_woman_18_29": "٥",
+        "c_man_30_44": "7",
+        "c_prefer_not_to_say_60_plus": "1",
+        "g_idps": "4",
+    }
+    response = browser.post(
+        f"/consultations/{record_id}/attendance", data=data, follow_redirects=True
+    )
+    assert translated(lang, "Attendance has been saved: %(n)s people.", n=13) in response.get_data(
+        as_text=True
+    )
+    attendance = workspace.attendance_of(record_id)
+    assert workspace.attendance_total(attendance) == 13
+    assert attendance.body["group_counts"] == [{"group": "idps", "count": 4}]
+
+
+@pytest.mark.parametrize("value", ["-3", "abc", "2.5"])
+def test_negative_or_odd_counts_are_refused(browser, value):
+    record_id = create(browser)
+    set_language(browser, "ar")
+    response = browser.post(f"/consultations/{record_id}/attendance", data={"c_woman_18_29": value})
+    assert translated("ar", "Counts are whole numbers, 0 or more.") in response.get_data(
+        as_text=True
+    )
+    assert workspace.attendance_of(record_id) is None
+
+
+def test_capture_save_and_next(browser):
+    """Typed contributions are submissions like kiosk ones; a double submit saves once."""
+    record_id = create(browser)
+    first, _rating, third = add_questions(browser, record_id)
+    page = browser.get(f"/consultations/{record_id}/capture").get_data(as_text=True)
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', page).group(1)
+    data = {
+        "channel": "spoken",
+        "language": "ckb",
+        f"q_{first}": "o1",
+        f"q_{third}": "ڕێگاکە داخراوە",
+        "gender": "woman",
+        "age_band": "prefer_not_to_say",
+        "idempotency_key": key,
+    }
+    response = browser.post(f"/consultations/{record_id}/capture", data=data)
+    assert response.status_code == 302
+    assert "channel=spoken" in response.headers["Location"]
+    browser.post(f"/consultations/{record_id}/capture", data=data)  # pressed twice
+    rows = db.session.query(Submission).all()
+    assert len(rows) == 1
+    body = json.loads(rows[0].body)
+    assert body["channel"] == "spoken"
+    assert body["answers"] == {first: "o1", third: "ڕێگاکە داخراوە"}
+    assert body["demographics"] == {"gender": "woman", "age_band": "prefer_not_to_say"}
+    # Required question left empty: explained, nothing saved.
+    response = browser.post(
+        f"/consultations/{record_id}/capture",
+        data={**data, f"q_{first}": "", "idempotency_key": "other"},
+    )
+    assert "Please answer the questions marked as required." in response.get_data(as_text=True)
+    assert db.session.query(Submission).count() == 1
+
+
+def test_action_plan_and_follow_up(browser):
+    """Add, reorder, update with a progress note; open points are listed across consultations."""
+    record_id = create(browser)
+    for text in ("إصلاح طريق القرية", "اجتماع مع مديرية التربية"):
+        response = browser.post(
+            f"/consultations/{record_id}/actions",
+            data={
+                "text_ar": text,
+                "responsible": "المجلس المحلي",
+                "due_on": "2026-06-01",
+                "priority": "high",
+                "status": "agreed",
+                "original_language": "ar",
+            },
+        )
+        assert response.status_code == 302
+    first, second = [a.id for a in workspace.actions_of(record_id)]
+    browser.post(f"/consultations/{record_id}/actions/{second}/move/up")
+    assert [a.id for a in workspace.actions_of(record_id)] == [second, first]
+    action = workspace.get(first, "action_point")
+    assert action.body["agreed_at"] == record_id
+    response = browser.post(
+        f"/actions/{first}",
+        data={
+            "note-base_rev": action.rev,
+            "note-on": "2026-06-10",
+            "note-text": "بدأ العمل",
+            "note-status": "in_progress",
+        },
+    )
+    assert response.status_code == 302
+    action = workspace.get(first, "action_point")
+    assert action.body["status"] == "in_progress"
+    assert action.body["notes"] == [{"on": "2026-06-10", "text": "بدأ العمل"}]
+    page = browser.get("/actions").get_data(as_text=True)
+    assert "إصلاح طريق القرية" in page
+    assert "اجتماع مع مديرية التربية" in page
+
+
+def test_minutes_and_print_summary(browser):
+    """Minutes in the meeting's language; the printed summary is in that language and direction."""
+    record_id = create(browser)
+    first, _rating, _third = add_questions(browser, record_id)
+    browser.post(f"/consultations/{record_id}/attendance", data={"c_woman_18_29": "5"})
+    item = workspace.get(record_id, "consultation")
+    response = browser.post(
+        f"/consultations/{record_id}/minutes",
+        data={"minutes_ckb": "کۆبوونەوەکە باش بوو.", "base_rev": item.rev},
+    )
+    assert response.status_code == 302
+    page = browser.get(f"/consultations/{record_id}/print?in=ckb").get_data(as_text=True)
+    assert '<html lang="ckb-IQ" dir="rtl">' in page
+    assert "کۆبوونەوەکە باش بوو." in page
+    assert "کەس ئامادە بوو" in page
+    assert "print.css" in page
+    assert browser.get(f"/consultations/{record_id}/print?in=xx").status_code == 400
+
+
+def test_templates_round_trip_between_installations(browser, laptop, tmp_path):
+    """Save questions as a template, start a consultation from it, send it as a signed file."""
+    record_id = create(browser)
+    add_questions(browser, record_id)
+    browser.post(
+        f"/consultations/{record_id}/template", data={"name_en": "LPC standard", "name_ar": "قالب"}
+    )
+    [template] = workspace.templates()
+    response = browser.post(
+        f"/consultations/new?template={template.id}", data={**CONSULTATION, "template": template.id}
+    )
+    assert response.status_code == 302
+    new_id = response.headers["Location"].rsplit("/", 1)[-1]
+    assert len(workspace.questions_of(new_id)) == 3
+    download = browser.get(f"/templates/{template.id}/file")
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    data = download.data
+    # The same laptop imports its own file again: nothing duplicated.
+    import io
+
+    response = browser.post(
+        "/templates",
+        data={"file": (io.BytesIO(data), "t.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    assert len(workspace.templates()) == 1
+    tampered = data.replace(b"LPC standard", b"LPC modified")
+    set_language(browser, "ckb")
+    response = browser.post(
+        "/templates",
+        data={"file": (io.BytesIO(tampered), "t.json")},
+        content_type="multipart/form-data",
+    )
+    assert translated(
+        "ckb", "The signature of this template does not match its installation."
+    ) in response.get_data(as_text=True)
+    response = browser.post(
+        "/templates",
+        data={"file": (io.BytesIO(b"{not json"), "t.json")},
+        content_type="multipart/form-data",
+    )
+    assert translated(
+        "ckb", "This template file is damaged or is not a fieldapp template."
+    ) in response.get_data(as_text=True)
+
+
+def test_overview_counts(browser):
+    record_id = create(browser)
+    first, rating, _third = add_questions(browser, record_id)
+    for number, answer in enumerate(("o1", "o2", "o1")):
+        records.add_submission(
+            record_id, {first: answer, rating: 4}, "ar", "paper", f"form-{number}"
+        )
+    page = browser.get(f"/consultations/{record_id}").get_data(as_text=True)
+    summary = workspace.overview(record_id)
+    assert summary.contributions == 3
+    assert summary.by_channel == {"paper": 3}
+    assert summary.choices[first]["o1"] == 2
+    assert ">Security</span>: 2" in page
