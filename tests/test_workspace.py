@@ -417,3 +417,36 @@ def test_overview_counts(browser):
     assert summary.by_channel == {"paper": 3}
     assert summary.choices[first]["o1"] == 2
     assert ">Security</span>: 2" in page
+
+
+def test_template_from_an_unknown_installation_is_refused(browser, tmp_path):
+    """A template signed by an installation this laptop does not know is not added."""
+    import io
+
+    stranger = Installation(tmp_path / "stranger", DeviceRole.HEADOFFICE, "Unknown office")
+    with stranger.session():
+        source, _rev = records.create(
+            "consultation",
+            {
+                "kind": "survey",
+                "title": {"en": "x"},
+                "original_language": "en",
+                "status": "draft",
+                "governorate": "IQ-BG",
+            },
+        )
+        workspace.add_question(
+            source, {"type": "yes_no", "text": {"en": "Safe?"}, "original_language": "en"}
+        )
+        template_id = workspace.save_as_template(source, {"en": "Foreign"}, "en")
+        data = workspace.template_file(template_id, stranger.folder)
+    set_language(browser, "ar")
+    response = browser.post(
+        "/templates",
+        data={"file": (io.BytesIO(data), "t.json")},
+        content_type="multipart/form-data",
+    )
+    assert translated(
+        "ar", "This template comes from an installation that is not registered here."
+    ) in response.get_data(as_text=True)
+    assert workspace.templates() == []

@@ -1,12 +1,11 @@
 """Realistic multilingual demo data: consultations, questions, attendance, action points, input.
 
-Used by ``fieldapp demo-data``, the tests and the benchmarks. Deterministic for a given seed
-(UUIDs included), so two installations filled with the same seed hold the same records.
+Used by ``fieldapp demo-data``, the tests and the benchmarks. The content is the same for a given
+seed; records are made through the same workspace services as the facilitator's pages.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy import insert
 
 from ..database import writing
 from ..models import Submission
-from . import places, records
+from . import places, records, workspace
 from .records import submission_row, utc_stamp
 from .sync import schema
 
@@ -235,28 +234,22 @@ def fill(consultations: int = 3, submissions: int = 60, seed: int = 1) -> dict[s
             },
             str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         )
-        for position, text in enumerate(rng.sample(ACTIONS, 2)):
-            action_id, rev = records.create(
-                "action_point",
+        for text in rng.sample(ACTIONS, 2):
+            action_id = workspace.add_action(
+                consultation_id,
                 {
-                    "consultation": consultation_id,
                     "text": text,
                     "original_language": "ar",
                     "priority": rng.choice(schema.PRIORITIES),
                     "status": "proposed",
-                    "position": position,
                     "responsible": "Local council",
                 },
-                str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             )
-            head = records.current(action_id)
-            if head is not None and rng.random() < 0.5:
-                agreed = {
-                    key: value
-                    for key, value in json.loads(head.body).items()
-                    if key not in ("updated_at", "updated_by")
-                }
-                records.update(action_id, {**agreed, "status": "agreed"}, rev)
+            if rng.random() < 0.5:
+                action = workspace.get(action_id, "action_point")
+                workspace.update_fields(
+                    action, {"status": "agreed", "agreed_at": consultation_id}, action.rev
+                )
             made["action_points"] += 1
         consultation_ids.append((consultation_id, questions))
         made["consultations"] += 1
