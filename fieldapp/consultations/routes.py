@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -106,16 +108,33 @@ def _item(record_id: str, kind: str, consultation: workspace.Item) -> workspace.
     return item
 
 
-def _error(exc: FieldappError) -> None:
-    flash(str(exc.message), "error")
+def _attempt(action: Callable[[], object], success: str) -> bool:
+    """Run one service call for a form; flash what happened; True when it was saved.
+
+    A stale form (someone saved first) keeps the person's input and leaves, on ``g``, the
+    differences to show (``g.changes``) and the version to save on top of (``g.current_rev``).
+    """
+    try:
+        action()
+    except records.StaleRecord as exc:
+        flash(str(exc.message), "warning")
+        now, mine = exc.current or {}, exc.mine
+        names = sorted((set(now) | set(mine)) - set(workspace.STAMPS))
+        g.changes = [(n, now.get(n), mine.get(n)) for n in names if now.get(n) != mine.get(n)]
+        g.current_rev = exc.current_rev
+        return False
+    except FieldappError as exc:
+        flash(str(exc.message), "error")
+        return False
+    flash(success, "success")
+    return True
 
 
-def _stale(exc: records.StaleRecord, mine: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """What someone else changed: (field, their value now, the value in this form)."""
-    flash(str(exc.message), "warning")
-    now = exc.current or {}
-    keys = sorted((set(now) | set(mine)) - set(workspace.STAMPS))
-    return [(k, now.get(k), mine.get(k)) for k in keys if now.get(k) != mine.get(k)]
+def _changes(form: Any) -> list[tuple[str, Any, Any]]:
+    """The differences of a stale save, with the form moved onto the current version."""
+    if getattr(g, "current_rev", None):
+        form.base_rev.data = g.current_rev
+    return list(getattr(g, "changes", []))
 
 
 # ---- consultations --------------------------------------------------------------------------
@@ -261,18 +280,17 @@ def consultation_new() -> str | Redirect:
         form.status.data = "draft"
         if template:
             form.kind.data = template.body.get("kind") or "lpc_meeting"
-    if form.validate_on_submit():
-        try:
-            body = consultation_body(form)
-            if template:
-                record_id = workspace.start_from_template(template.id, body)
-            else:
-                record_id = workspace.save_consultation(body)
-        except FieldappError as exc:
-            _error(exc)
+    saved: list[str] = []
+
+    def save() -> None:
+        body = consultation_body(form)
+        if template:
+            saved.append(workspace.start_from_template(template.id, body))
         else:
-            flash(_("The consultation has been saved."), "success")
-            return redirect(url_for("consultations.consultation_view", record_id=record_id))
+            saved.append(workspace.save_consultation(body))
+
+    if form.validate_on_submit() and _attempt(save, _("The consultation has been saved.")):
+        return redirect(url_for("consultations.consultation_view", record_id=saved[0]))
     return render_template(
         "consultations/form.html", form=form, item=None, template=template, changes=[]
     )
@@ -284,24 +302,17 @@ def consultation_edit(record_id: str) -> str | Redirect:
     item = _consultation(record_id)
     form = ConsultationForm()
     _place_choices(form)
-    changes: list[tuple[str, Any, Any]] = []
     if request.method == "GET":
         _fill_consultation_form(form, item)
-    elif form.validate_on_submit():
-        try:
-            body = consultation_body(form)
-            body["minutes"] = item.body.get("minutes", {})
-            workspace.save_consultation(body, record_id, form.base_rev.data)
-        except records.StaleRecord as exc:
-            changes = _stale(exc, body)
-            form.base_rev.data = records.current(record_id).winner_rev  # type: ignore[union-attr]
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(_("The consultation has been saved."), "success")
-            return redirect(url_for("consultations.consultation_view", record_id=record_id))
+
+    def save() -> None:
+        body = {**consultation_body(form), "minutes": item.body.get("minutes", {})}
+        workspace.save_consultation(body, record_id, form.base_rev.data)
+
+    if form.validate_on_submit() and _attempt(save, _("The consultation has been saved.")):
+        return redirect(url_for("consultations.consultation_view", record_id=record_id))
     return render_template(
-        "consultations/form.html", form=form, item=item, template=None, changes=changes
+        "consultations/form.html", form=form, item=item, template=None, changes=_changes(form)
     )
 
 
@@ -357,14 +368,11 @@ def questions(record_id: str) -> str | Redirect:
     if request.method == "GET":
         form.original_language.data = item.body.get("original_language")
         form.type.data = "free_text"
-    if form.validate_on_submit():
-        try:
-            workspace.add_question(record_id, question_body(form))
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(_("The question has been added."), "success")
-            return redirect(url_for("consultations.questions", record_id=record_id))
+    if form.validate_on_submit() and _attempt(
+        lambda: workspace.add_question(record_id, question_body(form)),
+        _("The question has been added."),
+    ):
+        return redirect(url_for("consultations.questions", record_id=record_id))
     return render_template(
         "consultations/questions.html",
         item=item,
@@ -382,7 +390,6 @@ def question_edit(record_id: str, question_id: str) -> str | Redirect:
     item = _consultation(record_id)
     question = _item(question_id, "question", item)
     form = QuestionForm()
-    changes: list[tuple[str, Any, Any]] = []
     if request.method == "GET":
         form.type.data = question.body["type"]
         form.original_language.data = question.body["original_language"]
@@ -393,20 +400,17 @@ def question_edit(record_id: str, question_id: str) -> str | Redirect:
                 o["label"].get(code, "") for o in question.body.get("options", [])
             )
         form.base_rev.data = question.rev
-    elif form.validate_on_submit():
-        try:
-            body = question_body(form)
-            workspace.update_fields(question, body, form.base_rev.data or "")
-        except records.StaleRecord as exc:
-            changes = _stale(exc, {**question.editable(), **body})
-            form.base_rev.data = records.current(question_id).winner_rev  # type: ignore[union-attr]
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(_("The question has been saved."), "success")
-            return redirect(url_for("consultations.questions", record_id=record_id))
+    elif form.validate_on_submit() and _attempt(
+        lambda: workspace.update_fields(question, question_body(form), form.base_rev.data or ""),
+        _("The question has been saved."),
+    ):
+        return redirect(url_for("consultations.questions", record_id=record_id))
     return render_template(
-        "consultations/question_edit.html", item=item, question=question, form=form, changes=changes
+        "consultations/question_edit.html",
+        item=item,
+        question=question,
+        form=form,
+        changes=_changes(form),
     )
 
 
@@ -417,12 +421,11 @@ def question_move(record_id: str, question_id: str, direction: str) -> Redirect:
     _item(question_id, "question", item)
     if not ActionForm().validate_on_submit() or direction not in ("up", "down"):
         abort(400)
-    try:
-        workspace.move(
-            workspace.questions_of(record_id), question_id, -1 if direction == "up" else 1
-        )
-    except FieldappError as exc:
-        _error(exc)
+    step = -1 if direction == "up" else 1
+    _attempt(
+        lambda: workspace.move(workspace.questions_of(record_id), question_id, step),
+        _("The order has been saved."),
+    )
     return redirect(url_for("consultations.questions", record_id=record_id))
 
 
@@ -433,12 +436,10 @@ def question_delete(record_id: str, question_id: str) -> Redirect:
     question = _item(question_id, "question", item)
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        workspace.delete(question, request.form.get("base_rev") or "")
-    except FieldappError as exc:
-        _error(exc)
-    else:
-        flash(_("The question has been removed."), "success")
+    _attempt(
+        lambda: workspace.delete(question, request.form.get("base_rev") or ""),
+        _("The question has been removed."),
+    )
     return redirect(url_for("consultations.questions", record_id=record_id))
 
 
@@ -477,12 +478,10 @@ def template_save(record_id: str) -> Redirect:
         if not name:
             flash(_("Give the template a name in at least one language."), "error")
         else:
-            try:
-                workspace.save_as_template(record_id, name, item.body["original_language"])
-            except FieldappError as exc:
-                _error(exc)
-            else:
-                flash(_("The questions have been saved as a template."), "success")
+            _attempt(
+                lambda: workspace.save_as_template(record_id, name, item.body["original_language"]),
+                _("The questions have been saved as a template."),
+            )
     return redirect(url_for("consultations.questions", record_id=record_id))
 
 
@@ -490,14 +489,13 @@ def template_save(record_id: str) -> Redirect:
 def template_list() -> str | Redirect:
     """Templates on this laptop; import one from a file head office sent."""
     form = TemplateImportForm()
-    if form.validate_on_submit():
-        try:
-            workspace.import_template_file(form.file.data.read(workspace.MAX_TEMPLATE_BYTES + 1))
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(_("The template has been added."), "success")
-            return redirect(url_for("consultations.template_list"))
+    if form.validate_on_submit() and _attempt(
+        lambda: workspace.import_template_file(
+            form.file.data.read(workspace.MAX_TEMPLATE_BYTES + 1)
+        ),
+        _("The template has been added."),
+    ):
+        return redirect(url_for("consultations.template_list"))
     return render_template(
         "consultations/templates.html", templates=workspace.templates(), form=form
     )
@@ -511,7 +509,7 @@ def template_download(template_id: str) -> Response:
     except workspace.WorkspaceError:
         abort(404)
     except FieldappError as exc:
-        _error(exc)
+        flash(str(exc.message), "error")
         return redirect(url_for("consultations.template_list"))  # type: ignore[return-value]
     name = f"template-{template_id[:8]}.json"
     return Response(
@@ -553,19 +551,15 @@ def attendance(record_id: str) -> str | Redirect:
             for g in groups
             if getattr(form, f"g_{g['id']}").data
         ]
-        try:
-            workspace.save_attendance(record_id, counts, group_counts, form.base_rev.data)
-        except records.StaleRecord as exc:
-            _stale(exc, {})
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(
-                _("Attendance has been saved: %(n)s people.", n=sum(c["count"] for c in counts)),
-                "success",
-            )
+        total = sum(c["count"] for c in counts)
+        if _attempt(
+            lambda: workspace.save_attendance(record_id, counts, group_counts, form.base_rev.data),
+            _("Attendance has been saved: %(n)s people.", n=total),
+        ):
             return redirect(url_for("consultations.consultation_view", record_id=record_id))
-    return render_template("consultations/attendance.html", item=item, form=form, groups=groups)
+    return render_template(
+        "consultations/attendance.html", item=item, form=form, groups=groups, changes=_changes(form)
+    )
 
 
 # ---- capture --------------------------------------------------------------------------------
@@ -630,20 +624,17 @@ def capture(record_id: str) -> str | Redirect:
         elif not answers:
             flash(_("Nothing was typed, so nothing was saved."), "error")
         else:
-            try:
-                records.add_submission(
-                    record_id,
-                    answers,
-                    language,
-                    channel,
-                    request.form.get("idempotency_key", "")[:64] or secrets.token_hex(16),
-                    demographics or None,
-                )
-            except FieldappError as exc:
-                _error(exc)
-            else:
-                total = workspace.overview(record_id).contributions
-                flash(_("Saved. %(n)s contributions so far.", n=total), "success")
+            key = request.form.get("idempotency_key", "")[:64] or secrets.token_hex(16)
+            saved = _attempt(
+                lambda: records.add_submission(
+                    record_id, answers, language, channel, key, demographics or None
+                ),
+                _(
+                    "Saved. %(n)s contributions so far.",
+                    n=workspace.overview(record_id).contributions + 1,
+                ),
+            )
+            if saved:
                 return redirect(
                     url_for(
                         "consultations.capture",
@@ -700,17 +691,15 @@ def actions(record_id: str) -> str | Redirect:
     if request.method == "GET":
         form.original_language.data = item.body.get("original_language")
         form.priority.data, form.status.data = "medium", "agreed"
-    if form.validate_on_submit():
-        try:
-            body = action_body(form)
-            if body["status"] != "proposed":
-                body["agreed_at"] = record_id
-            workspace.add_action(record_id, body)
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(_("The action point has been added."), "success")
-            return redirect(url_for("consultations.actions", record_id=record_id))
+
+    def add() -> None:
+        body = action_body(form)
+        if body["status"] != "proposed":
+            body["agreed_at"] = record_id
+        workspace.add_action(record_id, body)
+
+    if form.validate_on_submit() and _attempt(add, _("The action point has been added.")):
+        return redirect(url_for("consultations.actions", record_id=record_id))
     return render_template(
         "consultations/actions.html",
         item=item,
@@ -741,7 +730,6 @@ def action_edit(action_id: str) -> str | Redirect:
     consultation = _consultation(action.body["consultation"])
     form = ActionPointForm(prefix="edit")
     note_form = NoteForm(prefix="note")
-    changes: list[tuple[str, Any, Any]] = []
     if request.method == "GET":
         fill_language_fields(form, "text", action.body["text"])
         form.original_language.data = action.body["original_language"]
@@ -752,32 +740,25 @@ def action_edit(action_id: str) -> str | Redirect:
         note_form.on.data = date.today().isoformat()
         note_form.status.data = action.body["status"]
     elif "edit-base_rev" in request.form and form.validate_on_submit():
-        try:
-            body = action_body(form, keep=action.editable())
-            workspace.update_fields(action, body, form.base_rev.data or "")
-        except records.StaleRecord as exc:
-            changes = _stale(exc, {**action.editable(), **body})
-            form.base_rev.data = records.current(action_id).winner_rev  # type: ignore[union-attr]
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(_("The action point has been saved."), "success")
+        if _attempt(
+            lambda: workspace.update_fields(
+                action, action_body(form, keep=action.editable()), form.base_rev.data or ""
+            ),
+            _("The action point has been saved."),
+        ):
             return redirect(url_for("consultations.action_edit", action_id=action_id))
     elif "note-base_rev" in request.form and note_form.validate_on_submit():
-        try:
-            workspace.add_note(
+        status = note_form.status.data if note_form.status.data in ACTION_STATUS_LABELS else None
+        if _attempt(
+            lambda: workspace.add_note(
                 action,
                 parse_date(note_form.on.data) or date.today().isoformat(),
                 textnorm.storage_form(note_form.text.data or ""),
                 note_form.base_rev.data or "",
-                note_form.status.data if note_form.status.data in ACTION_STATUS_LABELS else None,
-            )
-        except records.StaleRecord as exc:
-            changes = _stale(exc, action.editable())
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(_("The progress note has been added."), "success")
+                status,
+            ),
+            _("The progress note has been added."),
+        ):
             return redirect(url_for("consultations.action_edit", action_id=action_id))
     return render_template(
         "consultations/action_edit.html",
@@ -785,7 +766,7 @@ def action_edit(action_id: str) -> str | Redirect:
         item=consultation,
         form=form,
         note_form=note_form,
-        changes=changes,
+        changes=_changes(form),
     )
 
 
@@ -807,23 +788,19 @@ def minutes(record_id: str) -> str | Redirect:
     """Write the minutes in the meeting's languages."""
     item = _consultation(record_id)
     form = MinutesForm()
-    changes: list[tuple[str, Any, Any]] = []
     if request.method == "GET":
         fill_language_fields(form, "minutes", item.body.get("minutes"))
         form.base_rev.data = item.rev
-    elif form.validate_on_submit():
-        texts = language_values(form, "minutes")
-        try:
-            workspace.update_fields(item, {"minutes": texts}, form.base_rev.data or "")
-        except records.StaleRecord as exc:
-            changes = _stale(exc, {**item.editable(), "minutes": texts})
-            form.base_rev.data = records.current(record_id).winner_rev  # type: ignore[union-attr]
-        except FieldappError as exc:
-            _error(exc)
-        else:
-            flash(_("The minutes have been saved."), "success")
-            return redirect(url_for("consultations.consultation_view", record_id=record_id))
-    return render_template("consultations/minutes.html", item=item, form=form, changes=changes)
+    elif form.validate_on_submit() and _attempt(
+        lambda: workspace.update_fields(
+            item, {"minutes": language_values(form, "minutes")}, form.base_rev.data or ""
+        ),
+        _("The minutes have been saved."),
+    ):
+        return redirect(url_for("consultations.consultation_view", record_id=record_id))
+    return render_template(
+        "consultations/minutes.html", item=item, form=form, changes=_changes(form)
+    )
 
 
 @bp.route("/consultations/<record_id>/print")

@@ -30,13 +30,23 @@ class RecordError(FieldappError):
 
 
 class StaleRecord(RecordError):
-    """The record changed since the form was opened; ``current`` is its body now."""
+    """The record changed since the form was opened.
 
-    def __init__(self, current: Mapping[str, Any] | None) -> None:
+    ``current`` and ``current_rev`` are the record now; ``mine`` is what the form tried to save.
+    """
+
+    def __init__(
+        self,
+        current: Mapping[str, Any] | None,
+        current_rev: str = "",
+        mine: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(
             _l("Someone else changed this record since you opened it. Check the changes below.")
         )
         self.current = current
+        self.current_rev = current_rev
+        self.mine = mine or {}
 
 
 def utc_stamp(moment: datetime | None = None) -> str:
@@ -167,7 +177,7 @@ def update(record_id: str, body: Mapping[str, Any], base_rev: str, deleted: bool
         if head is None:
             raise RecordError(_l("This record does not exist."))
         if head.winner_rev != base_rev:
-            raise StaleRecord(json.loads(head.body))
+            raise StaleRecord(json.loads(head.body), head.winner_rev, body)
         parent = Version(head.winner_rev, None, json.loads(head.body), head.deleted)
         full = _stamped(body) if not deleted else _stamped({})
         if not deleted:
