@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,15 +62,17 @@ def server(tmp_path) -> Iterator[str]:
         process.communicate(timeout=10)
 
 
-@pytest.fixture
-def page(server) -> Iterator:
-    """A fresh chromium page that records the host of every request."""
+@contextmanager
+def chromium_page(bypass_csp: bool = False) -> Iterator:
+    """A fresh chromium page on a 1366x768 screen that records the host of every request."""
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM, "chromium must be installed for the browser tests"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        context = browser.new_context(
+            viewport={"width": 1366, "height": 768}, bypass_csp=bypass_csp
+        )
         page = context.new_page()
         page.requested_hosts = set()
         page.on("request", lambda request: page.requested_hosts.add(urlsplit(request.url).netloc))
@@ -78,6 +81,13 @@ def page(server) -> Iterator:
         finally:
             context.close()
             browser.close()
+
+
+@pytest.fixture
+def page(server) -> Iterator:
+    """A chromium page for the server."""
+    with chromium_page() as page:
+        yield page
 
 
 def screenshot(page, name: str) -> None:

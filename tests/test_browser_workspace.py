@@ -21,7 +21,7 @@ from fieldapp.services import records, workspace
 
 from .conftest import PASSWORD, add_user
 from .sync_world import Installation, opened
-from .test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, pytestmark  # noqa: F401
+from .test_browser import ARTIFACTS, chromium_page, pytestmark  # noqa: F401
 from .test_cli import free_port, wait_for
 from .test_workspace import district_code
 
@@ -94,20 +94,9 @@ def meeting_laptop(tmp_path) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 def page(meeting_laptop) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        # axe is injected into the page by the test itself, which the strict CSP would refuse.
-        context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=True)
-        page = context.new_page()
-        page.requested_hosts = set()
-        page.on("request", lambda r: page.requested_hosts.add(urlsplit(r.url).netloc))
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
+    # axe is injected into the page by the test itself, which the strict CSP would refuse.
+    with chromium_page(bypass_csp=True) as page:
+        yield page
 
 
 def shot(page, name: str) -> None:
