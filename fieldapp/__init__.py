@@ -38,13 +38,18 @@ def default_instance_path() -> Path:
 
 
 def create_app(
-    test_config: Mapping[str, Any] | None = None, instance_path: str | Path | None = None
+    test_config: Mapping[str, Any] | None = None,
+    instance_path: str | Path | None = None,
+    participant_only: bool = False,
 ) -> Flask:
     """Build the application for one installation.
 
     Settings are applied in order: defaults, ``instance/config.py``, ``FIELDAPP_*`` environment
     variables, then ``test_config``. Raises :class:`fieldapp.config.InstanceError` with a
     message a person can act on when the instance folder is unusable.
+
+    With ``participant_only`` the app has the participant pages and static files and nothing
+    else: it is what phones reach on the laptop's Wi-Fi, where every facilitator route is 404.
     """
     path = Path(instance_path).resolve() if instance_path else default_instance_path()
     app = FieldApp(__name__, instance_path=str(path), instance_relative_config=True)
@@ -60,6 +65,9 @@ def create_app(
     if len(secret) < 2 * cfg.MIN_SECRET_BYTES:
         raise cfg.InstanceError(cfg.N_("The secret key is missing or too short."))
     app.config["DEBUG"] = False  # the debugger is never available (W-19)
+    if participant_only:
+        app.config.update(cfg.PARTICIPANT_SETTINGS)
+        app.config.update(test_config or {})
 
     _init_extensions(app)
     return app
@@ -73,9 +81,11 @@ def _init_extensions(app: Flask) -> None:
     from .auth import sessions
     from .consultations import bp as consultations_bp
     from .extensions import babel, csrf, db, migrate
+    from .kiosk import bp as kiosk_bp
     from .main import bp as main_bp
     from .sync import bp as sync_bp
 
+    participant_only = app.config.get("PARTICIPANT_ONLY", False)
     db.init_app(app)
     with app.app_context():
         database.configure_engine(db.engine)
@@ -88,14 +98,18 @@ def _init_extensions(app: Flask) -> None:
     )
     from .sync.routes import allow_large_uploads
 
-    app.before_request(allow_large_uploads)  # before CSRF reads the form
+    if not participant_only:
+        app.before_request(allow_large_uploads)  # before CSRF reads the form
     csrf.init_app(app)
     i18n.init_app(app)
-    sessions.init_app(app)
+    if not participant_only:
+        sessions.init_app(app)
     security.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(main_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(sync_bp)
-    app.register_blueprint(consultations_bp)
+    if not participant_only:
+        app.register_blueprint(auth_bp)
+        app.register_blueprint(main_bp)
+        app.register_blueprint(admin_bp)
+        app.register_blueprint(sync_bp)
+        app.register_blueprint(consultations_bp)
+    app.register_blueprint(kiosk_bp)

@@ -79,8 +79,29 @@ class Defaults:
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"hide_parameters": True}
     SEND_FILE_MAX_AGE_DEFAULT = timedelta(days=7)
 
+    # Participants' phones on the laptop's Wi-Fi: the address (None: the laptop's own address
+    # on its network, found when a facilitator opens intake) and port of their listener.
+    LAN_ADDRESS: str | None = None
+    LAN_PORT = 8080
+
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "Asia/Baghdad"
+
+
+# The participant listener on the laptop's Wi-Fi (SECURITY.md P-07 to P-09, L-01). Phones reach
+# it over plain HTTP on the hotspot, where browsers refuse Secure cookies: its own session
+# cookie is not Secure (a documented deviation, see README), and it carries no facilitator
+# session at all.
+PARTICIPANT_SETTINGS: dict[str, Any] = {
+    "PARTICIPANT_ONLY": True,
+    "SESSION_COOKIE_NAME": "fieldapp_participant_session",
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_SAMESITE": "Strict",
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "MAX_FORM_PARTS": 200,
+    "PARTICIPANT_SUBMISSIONS_PER_MINUTE": 6,
+    "PARTICIPANT_UNKNOWN_CODES_PER_10_MINUTES": 20,
+}
 
 
 def sqlite_uri(instance_path: Path) -> str:
@@ -158,7 +179,9 @@ def environment_overrides(environ: os._Environ[str] | dict[str, str]) -> dict[st
     url = environ.get("FIELDAPP_DATABASE_URL")
     if url:
         overrides["SQLALCHEMY_DATABASE_URI"] = url
-    for name in ("IDLE_TIMEOUT_MINUTES", "LOGIN_MAX_FAILURES"):
+    if environ.get("FIELDAPP_LAN_ADDRESS"):
+        overrides["LAN_ADDRESS"] = environ["FIELDAPP_LAN_ADDRESS"]
+    for name in ("IDLE_TIMEOUT_MINUTES", "LOGIN_MAX_FAILURES", "LAN_PORT"):
         value = environ.get(f"FIELDAPP_{name}")
         if value:
             overrides[name] = int(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, current_app, render_template
 from flask.globals import request_ctx as _request_ctx
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -56,9 +56,12 @@ def _render(status: int, title: object, text: object) -> tuple[str, int] | Respo
     if _request_ctx.url_adapter is None:
         # The request was refused before routing (an untrusted Host header): no links possible.
         return Response(f"{title}\n\n{text}\n", status, mimetype="text/plain")
-    page = render_template(
-        "errors/error.html", status=status, title=title, text=text, bare=status >= 500
+    template = (
+        "errors/participant_error.html"
+        if current_app.config.get("PARTICIPANT_ONLY")
+        else "errors/error.html"
     )
+    page = render_template(template, status=status, title=title, text=text, bare=status >= 500)
     return page, status
 
 

@@ -117,9 +117,23 @@ def _unauthorized() -> Response:
     return redirect(url_for("auth.login", next=safe_next(target)))
 
 
+# The participant's pages: public, and the only pages a locked kiosk may show.
+PARTICIPANT_BLUEPRINT = "kiosk"
+KIOSK_LOCK_KEY = "kiosk_lock"
+
+
 def _require_login() -> Response | None:
-    """Refuse every endpoint that is not explicitly public to a visitor without a session."""
-    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+    """Refuse every endpoint that is not explicitly public to a visitor without a session.
+
+    A browser put in kiosk mode by a facilitator shows only the participant pages until the
+    facilitator unlocks it with their password.
+    """
+    if request.endpoint is None or request.blueprint == PARTICIPANT_BLUEPRINT:
+        return None
+    locked = session.get(KIOSK_LOCK_KEY)
+    if locked and request.endpoint not in ("static", "consultations.kiosk_unlock"):
+        return redirect(url_for("kiosk.start", code=locked))
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if current_user.is_authenticated:
         return None

@@ -14,6 +14,7 @@ from wtforms import (
     Field,
     HiddenField,
     IntegerField,
+    PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -365,3 +366,13 @@ def attendance_form(groups: list[dict[str, Any]]) -> type[FlaskForm]:
         )
         setattr(AttendanceForm, f"g_{group['id']}", field)
     return AttendanceForm
+
+
+class KioskUnlockForm(FlaskForm):
+    """The facilitator's password, to leave kiosk mode."""
+
+    password = PasswordField(
+        _l("Password"),
+        validators=[InputRequired(REQUIRED), max_length(1024)],
+        render_kw={"autocomplete": "current-password"},
+    )

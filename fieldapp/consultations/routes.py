@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import segno
 from flask import (
     Response,
     abort,
@@ -19,19 +20,22 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.fields.choices import SelectChoice
 
-from .. import textnorm
+from .. import lan, textnorm
+from ..answers import read_answers
+from ..auth import sessions
 from ..forms import ActionForm
 from ..i18n import BY_CODE, Language, current_language, pick
-from ..services import places, records, workspace
+from ..services import accounts, intake, places, records, workspace
 from ..services.errors import FieldappError
-from ..services.sync import schema
 from . import bp
 from .forms import (
     ACTION_STATUS_LABELS,
@@ -46,6 +50,7 @@ from .forms import (
     STATUS_LABELS,
     ActionPointForm,
     ConsultationForm,
+    KioskUnlockForm,
     MinutesForm,
     NoteForm,
     QuestionForm,
@@ -321,8 +326,14 @@ def consultation_view(record_id: str) -> str:
     """Overview: attendance, contributions by channel, language and question, action points."""
     item = _consultation(record_id)
     questions = workspace.questions_of(record_id)
+    code = intake.open_code(record_id)
+    listener = lan.running(record_id) if code else None
+    phone_url = f"{listener.url}/p/{code}" if listener else None
     return render_template(
         "consultations/view.html",
+        join_code=code,
+        phone_url=phone_url,
+        phone_qr=segno.make(phone_url, error="m").svg_data_uri(scale=6) if phone_url else None,
         item=item,
         questions=questions,
         summary=workspace.overview(record_id),
@@ -565,42 +576,6 @@ def attendance(record_id: str) -> str | Redirect:
 # ---- capture --------------------------------------------------------------------------------
 
 
-def _answers(questions: list[workspace.Item]) -> tuple[dict[str, Any], list[str]]:
-    """Read the answers of the capture form; return them and the questions left unanswered."""
-    answers: dict[str, Any] = {}
-    missing = []
-    for question in questions:
-        key, kind = f"q_{question.id}", question.body["type"]
-        options = [o["id"] for o in question.body.get("options", [])]
-        value: Any = None
-        if kind == "free_text":
-            value = textnorm.storage_form(request.form.get(key, ""))[: schema.LONG] or None
-        elif kind == "rating":
-            raw = textnorm.ascii_digits(request.form.get(key, ""))
-            value = int(raw) if raw in ("1", "2", "3", "4", "5") else None
-        elif kind == "yes_no":
-            raw = request.form.get(key, "")
-            value = {"yes": True, "no": False}.get(raw)
-        elif kind == "single_choice":
-            raw = request.form.get(key, "")
-            value = raw if raw in options else None
-        elif kind == "multiple_choice":
-            value = [o for o in options if o in request.form.getlist(key)] or None
-        elif kind == "ranking":
-            ranks = {}
-            for option in options:
-                raw = textnorm.ascii_digits(request.form.get(f"{key}_{option}", "").strip())
-                if raw.isdigit():
-                    ranks[option] = int(raw)
-            value = [o for o, _rank in sorted(ranks.items(), key=lambda kv: kv[1])] or None
-        if value is None:
-            if question.body.get("required"):
-                missing.append(question.id)
-        else:
-            answers[question.id] = value
-    return answers, missing
-
-
 @bp.route("/consultations/<record_id>/capture", methods=["GET", "POST"])
 def capture(record_id: str) -> str | Redirect:
     """Type a spoken contribution or a paper form: save and next, all from the keyboard."""
@@ -609,7 +584,7 @@ def capture(record_id: str) -> str | Redirect:
     form = ActionForm()
     missing: list[str] = []
     if request.method == "POST" and form.validate_on_submit():
-        answers, missing = _answers(questions)
+        answers, missing = read_answers(request.form, questions)
         channel = request.form.get("channel")
         language = request.form.get("language")
         demographics = {
@@ -825,3 +800,82 @@ def print_summary(record_id: str) -> str:
             attendance=workspace.attendance_of(record_id),
             sheet_language=sheet,
         )
+
+
+# ---- participants' input --------------------------------------------------------------------
+
+
+@bp.route("/consultations/<record_id>/intake/<action>", methods=["POST"])
+def intake_switch(record_id: str, action: str) -> Redirect:
+    """Open the consultation for participants' input, or close it."""
+    _consultation(record_id)
+    if not ActionForm().validate_on_submit() or action not in ("open", "close"):
+        abort(400)
+    if action == "open":
+        _attempt(lambda: intake.open_intake(record_id), _("Participants can now give their input."))
+    else:
+        lan.stop(record_id)
+        _attempt(lambda: intake.close_intake(record_id), _("Input from participants is closed."))
+    return redirect(url_for("consultations.consultation_view", record_id=record_id))
+
+
+@bp.route("/consultations/<record_id>/intake/phones", methods=["POST"])
+def intake_phones(record_id: str) -> Redirect:
+    """Let phones on the laptop's Wi-Fi join: a separate listener for participant pages only."""
+    _consultation(record_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    host = current_app.config.get("LAN_ADDRESS") or lan.network_address()
+    if not host:
+        flash(
+            _("This laptop is on no network. Turn on its Wi-Fi hotspot, then try again."), "error"
+        )
+        return redirect(url_for("consultations.consultation_view", record_id=record_id))
+    intake.open_intake(record_id)
+    try:
+        lan.start(record_id, Path(current_app.instance_path), host, current_app.config["LAN_PORT"])
+    except OSError:
+        flash(
+            _("The address for phones could not be opened. Is another program using it?"), "error"
+        )
+    else:
+        flash(_("Phones on this laptop's Wi-Fi can now join."), "success")
+    return redirect(url_for("consultations.consultation_view", record_id=record_id))
+
+
+@bp.route("/consultations/<record_id>/kiosk", methods=["POST"])
+def kiosk_start(record_id: str) -> Redirect:
+    """Turn this browser into a kiosk for participants, until the facilitator unlocks it."""
+    _consultation(record_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    code = intake.open_intake(record_id)
+    session[sessions.KIOSK_LOCK_KEY] = code
+    return redirect(url_for("kiosk.start", code=code))
+
+
+@bp.route("/kiosk/unlock", methods=["GET", "POST"])
+def kiosk_unlock() -> str | Redirect | tuple[str, int]:
+    """The facilitator ends kiosk mode with their password (throttled like signing in)."""
+    code = session.get(sessions.KIOSK_LOCK_KEY)
+    if not code:
+        return redirect(url_for("main.home"))
+    form = KioskUnlockForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            sessions.authenticate(current_user.username, form.password.data or "")
+        except accounts.LoginThrottled as exc:
+            flash(str(exc.message), "error")
+            status = 429
+        except accounts.InvalidCredentials:
+            flash(_("This is not the password of the facilitator who started the kiosk."), "error")
+            status = 401
+        else:
+            session.pop(sessions.KIOSK_LOCK_KEY, None)
+            item = intake.consultation_for(code)
+            flash(_("Kiosk mode has ended."), "success")
+            if item is None:
+                return redirect(url_for("main.home"))
+            return redirect(url_for("consultations.consultation_view", record_id=item.id))
+    return render_template("consultations/kiosk_unlock.html", form=form, code=code), status

@@ -3,6 +3,7 @@
 from .audit import AuditEvent
 from .counter import Counter
 from .device import Device, DeviceRole
+from .intake import IntakeSession, ParticipantDraft
 from .sync import BundleExport, BundleImport, RecordHead, RecordVersion, Submission
 from .user import LoginFailure, LoginSession, Role, User
 
@@ -16,6 +17,8 @@ __all__ = [
     "Counter",
     "Device",
     "DeviceRole",
+    "IntakeSession",
+    "ParticipantDraft",
     "LoginFailure",
     "LoginSession",
     "Role",

@@ -1,0 +1,288 @@
+"""Participant pages. Answers live on the server until submitted; the browser holds a token.
+
+Every answer is posted and followed by a redirect (Post/Redirect/Get); after submitting, the
+token cookie is deleted and the device shows a neutral receipt, so Back, reload or reopening
+the page can only ever show the start screen.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from ..answers import read_answer
+from ..consultations.routes import LABELS
+from ..forms import ActionForm
+from ..i18n import BY_CODE
+from ..ratelimit import SlidingWindow
+from ..services import intake, workspace
+from ..services.errors import FieldappError
+from . import bp
+
+COOKIE = "fieldapp_participant"
+GENDERS = ("woman", "man", "prefer_not_to_say")
+AGES = ("under_18", "18_29", "30_44", "45_59", "60_plus", "prefer_not_to_say")
+
+
+@bp.record_once
+def _setup(state: Any) -> None:
+    # The labels of genders and age bands, for templates (the participant app has no workspace).
+    state.app.jinja_env.globals.update(labels=LABELS)
+    config = state.app.config
+    state.app.extensions["fieldapp_limits"] = {
+        "submissions": SlidingWindow(config.get("PARTICIPANT_SUBMISSIONS_PER_MINUTE", 6), 60),
+        "unknown_codes": SlidingWindow(
+            config.get("PARTICIPANT_UNKNOWN_CODES_PER_10_MINUTES", 20), 600
+        ),
+    }
+
+
+def _limit(name: str) -> SlidingWindow | None:
+    """A rate limit, applied only on the participant listener (phones on the Wi-Fi)."""
+    if not current_app.config.get("PARTICIPANT_ONLY"):
+        return None
+    return current_app.extensions["fieldapp_limits"][name]
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _meeting(code: str) -> workspace.Item:
+    guesses = _limit("unknown_codes")
+    if guesses is not None and not guesses.allowed(_client()):
+        abort(429)
+    item = intake.consultation_for(code)
+    if item is None:
+        if guesses is not None:
+            guesses.hit(_client())
+        abort(404)
+    return item
+
+
+def _idle() -> timedelta:
+    return timedelta(seconds=current_app.config.get("KIOSK_IDLE_SECONDS", 300))
+
+
+def _draft(code: str, item: workspace.Item) -> intake.Draft | None:
+    return intake.load(request.cookies.get(COOKIE), item.id, _idle())
+
+
+def _page(template: str, item: workspace.Item, code: str, language: str, **context: Any) -> str:
+    """Render a participant page in the participant's language and direction."""
+    with force_locale(BY_CODE[language].locale):
+        return render_template(
+            template,
+            item=item,
+            code=code,
+            sheet_language=BY_CODE[language],
+            form=ActionForm(),
+            idle_seconds=int(_idle().total_seconds()),
+            **context,
+        )
+
+
+def _restart(code: str) -> Response:
+    response = redirect(url_for("kiosk.start", code=code))
+    response.delete_cookie(COOKIE, path="/p")
+    return response
+
+
+def _channel() -> str:
+    """A participant's own phone on the local network, or the shared kiosk on the laptop."""
+    return "own_device" if current_app.config.get("PARTICIPANT_ONLY") else "kiosk"
+
+
+@bp.route("/<code>", methods=["GET", "POST"])
+def start(code: str) -> str | Response:
+    """Greet the participant in every language of the meeting; they choose one."""
+    item = _meeting(code)
+    if request.method == "POST":
+        language = request.form.get("language", "")
+        if not ActionForm().validate_on_submit() or language not in item.body["languages"]:
+            abort(400)
+        token = intake.start(item.id, language, _channel())
+        response = redirect(url_for("kiosk.consent", code=code))
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/p")
+        return response
+    return _page("kiosk/start.html", item, code, item.body["languages"][0])
+
+
+@bp.route("/<code>/consent", methods=["GET", "POST"])
+def consent(code: str) -> str | Response:
+    """The facilitator's consent text; declining ends politely and records nothing."""
+    item = _meeting(code)
+    draft = _draft(code, item)
+    if draft is None:
+        return _restart(code)
+    if request.method == "POST" and ActionForm().validate_on_submit():
+        if request.form.get("choice") == "agree":
+            intake.update(draft, consented=True)
+            return redirect(url_for("kiosk.question", code=code, number=1))
+        intake.discard(draft.token)
+        response = redirect(url_for("kiosk.declined", code=code, lang=draft.language))
+        response.delete_cookie(COOKIE, path="/p")
+        return response
+    return _page("kiosk/consent.html", item, code, draft.language)
+
+
+@bp.route("/<code>/declined")
+def declined(code: str) -> str:
+    """Thank the participant; nothing was recorded."""
+    item = _meeting(code)
+    language = request.args.get("lang", "")
+    if language not in item.body["languages"]:
+        language = item.body["languages"][0]
+    return _page("kiosk/declined.html", item, code, language)
+
+
+@bp.route("/<code>/q/<int:number>", methods=["GET", "POST"])
+def question(code: str, number: int) -> str | Response:
+    """One question per screen; back and forward within the participant's own answers."""
+    item = _meeting(code)
+    draft = _draft(code, item)
+    if draft is None or not draft.consented:
+        return _restart(code)
+    questions = workspace.questions_of(item.id)
+    if not 1 <= number <= len(questions):
+        return redirect(url_for("kiosk.about", code=code))
+    current = questions[number - 1]
+    missing = False
+    if request.method == "POST" and ActionForm().validate_on_submit():
+        value = read_answer(request.form, current)
+        answers = dict(draft.answers)
+        if value is None:
+            answers.pop(current.id, None)
+        else:
+            answers[current.id] = value
+        intake.update(draft, answers=answers)
+        if request.form.get("go") == "back":
+            target = (
+                url_for("kiosk.question", code=code, number=number - 1)
+                if number > 1
+                else url_for("kiosk.consent", code=code)
+            )
+            return redirect(target)
+        if value is None and current.body.get("required"):
+            missing = True
+            draft.answers = answers
+        else:
+            following = number + 1
+            if following > len(questions):
+                return redirect(url_for("kiosk.about", code=code))
+            return redirect(url_for("kiosk.question", code=code, number=following))
+    return _page(
+        "kiosk/question.html",
+        item,
+        code,
+        draft.language,
+        question=current,
+        number=number,
+        total=len(questions),
+        given=draft.answers.get(current.id),
+        missing=missing,
+    )
+
+
+@bp.route("/<code>/language", methods=["POST"])
+def switch_language(code: str) -> Response:
+    """Change language mid-way; the answers already given stay."""
+    item = _meeting(code)
+    draft = _draft(code, item)
+    language = request.form.get("language", "")
+    if draft is None:
+        return _restart(code)
+    if not ActionForm().validate_on_submit() or language not in item.body["languages"]:
+        abort(400)
+    intake.update(draft, language=language)
+    back = request.form.get("back", "")
+    return redirect(back if back.startswith(f"/p/{code}/") else url_for("kiosk.consent", code=code))
+
+
+@bp.route("/<code>/about", methods=["GET", "POST"])
+def about(code: str) -> str | Response:
+    """Optional questions about the participant, each with 'prefer not to say'."""
+    item = _meeting(code)
+    draft = _draft(code, item)
+    if draft is None or not draft.consented:
+        return _restart(code)
+    groups = [g["id"] for g in item.body.get("groups", [])]
+    if request.method == "POST" and ActionForm().validate_on_submit():
+        chosen = {
+            "gender": request.form.get("gender") if request.form.get("gender") in GENDERS else None,
+            "age_band": request.form.get("age_band")
+            if request.form.get("age_band") in AGES
+            else None,
+            "group": request.form.get("group")
+            if request.form.get("group") in (*groups, "prefer_not_to_say")
+            else None,
+        }
+        intake.update(draft, demographics={k: v for k, v in chosen.items() if v})
+        if request.form.get("go") == "back":
+            total = len(workspace.questions_of(item.id))
+            return redirect(url_for("kiosk.question", code=code, number=max(total, 1)))
+        return redirect(url_for("kiosk.review", code=code))
+    return _page("kiosk/about.html", item, code, draft.language, chosen=draft.demographics)
+
+
+@bp.route("/<code>/review", methods=["GET", "POST"])
+def review(code: str) -> str | Response:
+    """Check the answers and submit them; the receipt only shows once they are saved."""
+    item = _meeting(code)
+    token = request.cookies.get(COOKIE)
+    draft = _draft(code, item)
+    if draft is None:
+        if request.method == "POST" and intake.already_submitted(token, item.id):
+            response = redirect(url_for("kiosk.thanks", code=code))  # a retry: same receipt
+            response.delete_cookie(COOKIE, path="/p")
+            return response
+        return _restart(code)
+    questions = workspace.questions_of(item.id)
+    flood = _limit("submissions")
+    if request.method == "POST" and flood is not None and not flood.allowed(_client()):
+        abort(429)
+    if request.method == "POST" and ActionForm().validate_on_submit():
+        unanswered = [
+            q.id for q in questions if q.body.get("required") and q.id not in draft.answers
+        ]
+        if unanswered:
+            flash(_("Please answer the questions marked as required."), "error")
+        elif not draft.answers:
+            flash(_("Nothing was answered, so there is nothing to send."), "error")
+        else:
+            try:
+                intake.submit(draft)
+            except FieldappError as exc:
+                flash(str(exc.message), "error")
+            else:
+                if flood is not None:
+                    flood.hit(_client())
+                response = redirect(url_for("kiosk.thanks", code=code, lang=draft.language))
+                response.delete_cookie(COOKIE, path="/p")
+                return response
+    return _page("kiosk/review.html", item, code, draft.language, questions=questions, draft=draft)
+
+
+@bp.route("/<code>/thanks")
+def thanks(code: str) -> str:
+    """A neutral receipt: saved, hand the device on. It shows no answer."""
+    item = _meeting(code)
+    language = request.args.get("lang", "")
+    if language not in item.body["languages"]:
+        language = item.body["languages"][0]
+    return _page("kiosk/thanks.html", item, code, language)
+
+
+@bp.route("/<code>/reset", methods=["POST"])
+def reset(code: str) -> Response:
+    """The device was left idle: forget the unsent answers and go back to the start."""
+    _meeting(code)
+    token = request.cookies.get(COOKIE)
+    if token:
+        intake.discard(token)
+    return _restart(code)

@@ -1,0 +1,203 @@
+"""Participants' own input: join codes, answers kept on the server until submitted, one record.
+
+A participant's unfinished answers live in ``participant_draft`` on this laptop, never in the
+shared browser (cookies hold only a random token) and never in a URL. Submitting turns the
+draft into an immutable submission exactly once (the draft's token is the idempotency key) and
+deletes the draft; declining or leaving the device idle deletes it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select
+
+from ..database import writing
+from ..extensions import db
+from ..models import IntakeSession, ParticipantDraft, Submission
+from ..models.types import utcnow
+from . import records, workspace
+from .errors import FieldappError
+
+# 32 symbols without look-alikes (no 0/O, 1/I/L): 7 characters = 35 bits.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 7
+DEFAULT_IDLE = timedelta(minutes=5)
+
+
+class IntakeError(FieldappError):
+    """Participant input was refused; ``message`` says why."""
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def new_join_code() -> str:
+    """A random join code (CSPRNG, 35 bits)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def open_intake(consultation_id: str) -> str:
+    """Open a consultation for participants; return its join code (the same while open)."""
+    workspace.get(consultation_id, "consultation")
+    with writing() as session:
+        current = session.execute(
+            select(IntakeSession).where(
+                IntakeSession.consultation_id == consultation_id,
+                IntakeSession.closed_at.is_(None),
+            )
+        ).scalar_one_or_none()
+        if current is not None:
+            return current.join_code
+        code = new_join_code()
+        session.add(IntakeSession(consultation_id=consultation_id, join_code=code))
+    return code
+
+
+def close_intake(consultation_id: str) -> None:
+    """Close intake: the join code stops working and unfinished answers are discarded."""
+    with writing() as session:
+        for row in session.execute(
+            select(IntakeSession).where(
+                IntakeSession.consultation_id == consultation_id,
+                IntakeSession.closed_at.is_(None),
+            )
+        ).scalars():
+            row.closed_at = utcnow()
+        session.execute(
+            delete(ParticipantDraft).where(ParticipantDraft.consultation_id == consultation_id)
+        )
+
+
+def open_code(consultation_id: str) -> str | None:
+    """The join code of a consultation open for input, if any."""
+    return db.session.execute(
+        select(IntakeSession.join_code).where(
+            IntakeSession.consultation_id == consultation_id, IntakeSession.closed_at.is_(None)
+        )
+    ).scalar_one_or_none()
+
+
+def consultation_for(code: str) -> workspace.Item | None:
+    """The consultation behind an open join code (codes are case-insensitive)."""
+    normalised = code.strip().upper()[:16]
+    consultation_id = db.session.execute(
+        select(IntakeSession.consultation_id).where(
+            IntakeSession.join_code == normalised, IntakeSession.closed_at.is_(None)
+        )
+    ).scalar_one_or_none()
+    if consultation_id is None:
+        return None
+    try:
+        return workspace.get(consultation_id, "consultation")
+    except workspace.WorkspaceError:
+        return None
+
+
+@dataclass
+class Draft:
+    """What one participant has answered so far."""
+
+    token: str
+    consultation_id: str
+    channel: str
+    language: str
+    consented: bool
+    answers: dict[str, Any]
+    demographics: dict[str, Any]
+
+
+def start(consultation_id: str, language: str, channel: str) -> str:
+    """Begin a participant's answers; return the secret token for their cookie."""
+    token = secrets.token_urlsafe(24)
+    with writing() as session:
+        session.add(
+            ParticipantDraft(
+                token_hash=_hash(token),
+                consultation_id=consultation_id,
+                channel=channel,
+                language=language,
+            )
+        )
+    return token
+
+
+def load(token: str | None, consultation_id: str, idle: timedelta = DEFAULT_IDLE) -> Draft | None:
+    """The participant's draft, unless it is missing, for another meeting, or idle too long."""
+    if not token:
+        return None
+    row = db.session.get(ParticipantDraft, _hash(token))
+    if row is None or row.consultation_id != consultation_id:
+        return None
+    if utcnow() - row.updated_at > idle:
+        discard(token)
+        return None
+    return Draft(
+        token,
+        row.consultation_id,
+        row.channel,
+        row.language,
+        row.consented,
+        json.loads(row.answers),
+        json.loads(row.demographics),
+    )
+
+
+def update(draft: Draft, **changes: Any) -> None:
+    """Save part of a draft (language, consent, one answer, demographics)."""
+    with writing() as session:
+        row = session.get(ParticipantDraft, _hash(draft.token))
+        if row is None:
+            raise IntakeError(_l("Your answers were cleared because the device was left idle."))
+        if "language" in changes:
+            row.language = changes["language"]
+        if "consented" in changes:
+            row.consented = bool(changes["consented"])
+        if "answers" in changes:
+            row.answers = json.dumps(changes["answers"], ensure_ascii=False)
+        if "demographics" in changes:
+            row.demographics = json.dumps(changes["demographics"], ensure_ascii=False)
+        row.updated_at = utcnow()
+
+
+def discard(token: str) -> None:
+    """Forget a participant's unfinished answers."""
+    with writing() as session:
+        session.execute(delete(ParticipantDraft).where(ParticipantDraft.token_hash == _hash(token)))
+
+
+def submit(draft: Draft) -> str:
+    """Turn the draft into one submission (a repeat after a dropped connection changes nothing)."""
+    key = _hash(draft.token)[:32]
+    with writing() as session:
+        submission_id = records.add_submission(
+            draft.consultation_id,
+            draft.answers,
+            draft.language,
+            draft.channel,
+            key,
+            draft.demographics or None,
+            consent=True,
+        )
+        session.execute(
+            delete(ParticipantDraft).where(ParticipantDraft.token_hash == _hash(draft.token))
+        )
+    return submission_id
+
+
+def already_submitted(token: str | None, consultation_id: str) -> bool:
+    """True when this token's answers were submitted already (a retry of the same submit)."""
+    if not token:
+        return False
+    device = records.this_device_id()
+    submission_id = str(uuid.uuid5(uuid.UUID(device), _hash(token)[:32]))
+    row = db.session.get(Submission, submission_id)
+    return row is not None and row.consultation_id == consultation_id

@@ -1,0 +1,65 @@
+"""A participant's browser as a plain HTTP client, for tests that need a real server."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003 -- urllib's signature
+        return None
+
+
+class _LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
+    """Like browsers, treat http://127.0.0.1 as a secure origin for Secure cookies."""
+
+    def return_ok_secure(self, cookie, request):  # noqa: ANN001, ANN201 -- cookiejar's API
+        host = urllib.parse.urlsplit(request.get_full_url()).hostname or ""
+        return host.startswith("127.") or super().return_ok_secure(cookie, request)
+
+
+class Phone:
+    """Cookies, the CSRF token of the page, no automatic redirects."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.token = ""
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar(_LoopbackIsSecure())),
+            _NoRedirect(),
+        )
+
+    def get(self, path: str) -> tuple[int, str, dict]:
+        status, page, headers = self._open(urllib.request.Request(self.base + path))
+        found = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page)
+        if found:
+            self.token = found.group(1)
+        return status, page, headers
+
+    def post(self, path: str, data: dict) -> tuple[int, str, dict]:
+        if not self.token:
+            self.get(path)
+        body = urllib.parse.urlencode({**data, "csrf_token": self.token}).encode()
+        return self._open(urllib.request.Request(self.base + path, data=body, method="POST"))
+
+    def _open(self, request: urllib.request.Request) -> tuple[int, str, dict]:
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, response.read().decode(), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, error.read().decode(), dict(error.headers)
+
+
+def give_input(phone: Phone, code: str, question: str, text: str, language: str = "ar") -> bool:
+    """One participant's whole visit; True when the server acknowledged the submission."""
+    phone.get(f"/p/{code}")
+    phone.post(f"/p/{code}", {"language": language})
+    phone.post(f"/p/{code}/consent", {"choice": "agree"})
+    phone.post(f"/p/{code}/q/1", {f"q_{question}": text, "go": "next"})
+    status, _page, headers = phone.post(f"/p/{code}/review", {})
+    return status == 302 and "/thanks" in headers.get("Location", "")

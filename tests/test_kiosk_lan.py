@@ -1,0 +1,131 @@
+"""Phones on the laptop's Wi-Fi: a separate listener with the participant pages only.
+
+127.0.0.2 stands for the hotspot address. The phone is a real HTTP client with a cookie jar.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from fieldapp import lan
+from fieldapp.extensions import db
+from fieldapp.models import DeviceRole, Role, Submission
+from fieldapp.services import intake, workspace
+
+from .conftest import add_user, login
+from .participants import Phone, give_input
+from .sync_world import Installation, opened
+
+HOTSPOT = "127.0.0.2"
+
+
+@pytest.fixture
+def office(tmp_path):
+    ho = Installation(tmp_path / "ho", DeviceRole.HEADOFFICE, "Head office")
+    laptop = Installation(tmp_path / "laptop", DeviceRole.FIELD, "Sinjar laptop", (ho,))
+    config = {
+        "WTF_CSRF_ENABLED": False,
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        "LAN_ADDRESS": HOTSPOT,
+        "LAN_PORT": 0,
+    }
+    with opened(laptop.folder, **config) as app:
+        add_user(app, "amira", Role.COORDINATOR)
+        record_id = workspace.save_consultation(
+            {
+                "kind": "town_hall",
+                "title": {"ku": "Civîna giştî"},
+                "original_language": "ku",
+                "status": "open",
+                "governorate": "IQ-NI",
+                "languages": ["ku", "ar"],
+            }
+        )
+        question = workspace.add_question(
+            record_id,
+            {"type": "free_text", "text": {"ku": "Pêşniyara we?"}, "original_language": "ku"},
+        )
+        facilitator = app.test_client()
+        login(facilitator)
+        facilitator.post(f"/consultations/{record_id}/intake/phones")
+        listener = lan.running(record_id)
+        assert listener is not None
+        try:
+            yield app, facilitator, record_id, question, listener
+        finally:
+            lan.stop(record_id)
+
+
+def answer(phone: Phone, code: str, question: str, text: str) -> int:
+    """200 when acknowledged, else the status of the refused submission."""
+    if give_input(phone, code, question, text, language="ku"):
+        return 200
+    status, _page, _headers = phone.post(f"/p/{code}/review", {})
+    return status
+
+
+def test_phone_answers_over_the_hotspot(office):
+    _app, facilitator, record_id, question, listener = office
+    assert listener.host == HOTSPOT
+    code = intake.open_code(record_id)
+    overview = facilitator.get(f"/consultations/{record_id}").get_data(as_text=True)
+    assert f"{listener.url}/p/{code}" in overview
+    assert 'src="data:image/svg+xml' in overview  # the QR code, made on the laptop
+    phone = Phone(listener.url)
+    status, page, headers = phone.get(f"/p/{code}")
+    assert status == 200
+    assert "Kurdî (Kurmancî)" in page
+    assert headers["Cache-Control"] == "no-store"
+    assert answer(phone, code, question, "Rêya gund vekin") == 200
+    db.session.remove()  # end this test's read snapshot; the listener wrote in another thread
+    body = json.loads(db.session.query(Submission).one().body)
+    assert body["channel"] == "own_device"
+    assert body["answers"] == {question: "Rêya gund vekin"}
+
+
+def test_facilitator_pages_do_not_exist_on_the_hotspot(office):
+    """Even with the facilitator's own cookie, the listener answers 404 (P-07)."""
+    _app, facilitator, _record_id, _question, listener = office
+    cookie = facilitator.get_cookie("__Host-fieldapp")
+    for path in ("/", "/login", "/setup", "/consultations", "/admin/users", "/export", "/import"):
+        request = urllib.request.Request(
+            listener.url + path, headers={"Cookie": f"__Host-fieldapp={cookie.value}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)  # noqa: S310 -- the test's own listener
+        refused.value.close()
+        assert refused.value.code == 404, path
+    with urllib.request.urlopen(listener.url + "/static/css/app.css", timeout=5) as response:  # noqa: S310
+        assert response.status == 200
+
+
+def test_one_phone_cannot_flood_or_guess(office):
+    _app, _facilitator, record_id, question, listener = office
+    code = intake.open_code(record_id)
+    phone = Phone(listener.url)
+    results = [answer(phone, code, question, f"pêşniyar {n}") for n in range(7)]
+    assert results[:6] == [200] * 6
+    assert results[6] == 429
+    db.session.remove()
+    assert db.session.query(Submission).count() == 6
+    guesser = Phone(listener.url)
+    statuses = [guesser.get(f"/p/AAAAA{n:02d}")[0] for n in range(21)]
+    assert statuses[:20] == [404] * 20
+    assert statuses[20] == 429
+
+
+def test_closing_input_closes_the_listener(office):
+    _app, facilitator, record_id, _question, listener = office
+    facilitator.post(f"/consultations/{record_id}/intake/close")
+    assert lan.running(record_id) is None
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(listener.url + "/static/css/app.css", timeout=3)  # noqa: S310
+
+
+def test_the_listener_never_binds_every_address(tmp_path):
+    with pytest.raises(ValueError, match="never all"):
+        lan.start("x", tmp_path, "0.0.0.0", 8080)  # noqa: S104 -- the refusal under test
