@@ -270,3 +270,23 @@ def test_facilitator_opens_and_closes_input(laptop):
     browser.post(f"/consultations/{record_id}/intake/close")
     assert intake.open_code(record_id) is None
     assert records.current(record_id) is not None
+
+
+def test_closing_the_consultation_closes_input(laptop, meeting):
+    """Setting the consultation to closed ends its join code."""
+    record_id, code, _questions = meeting
+    browser = laptop.test_client()
+    login(browser)
+    item = workspace.get(record_id, "consultation")
+    data = {
+        "kind": "town_hall",
+        "status": "closed",
+        "title_ar": "اجتماع عام",
+        "governorate": "IQ-NI",
+        "languages": ["ar"],
+        "original_language": "ar",
+        "base_rev": item.rev,
+    }
+    assert browser.post(f"/consultations/{record_id}/edit", data=data).status_code == 302
+    assert intake.open_code(record_id) is None
+    assert laptop.test_client().get(f"/p/{code}").status_code == 404

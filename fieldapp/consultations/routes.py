@@ -313,6 +313,9 @@ def consultation_edit(record_id: str) -> str | Redirect:
     def save() -> None:
         body = {**consultation_body(form), "minutes": item.body.get("minutes", {})}
         workspace.save_consultation(body, record_id, form.base_rev.data)
+        if body["status"] == "closed":  # a closed meeting takes no more input
+            lan.stop(record_id)
+            intake.close_intake(record_id)
 
     if form.validate_on_submit() and _attempt(save, _("The consultation has been saved.")):
         return redirect(url_for("consultations.consultation_view", record_id=record_id))
