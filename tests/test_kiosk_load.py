@@ -5,6 +5,7 @@ The server is fieldapp as a facilitator starts it (run.py, waitress) on loopback
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import sqlite3
@@ -104,9 +105,9 @@ def crowd(
             marker = f"person {number} round {round_}"
             try:
                 ok = give_input(phone, code, question, marker)
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 with lock:
-                    errors.append(f"{marker}: {exc}")
+                    errors.append(f"{marker}: {exc!r}")
                 continue
             with lock:
                 if ok:
@@ -181,8 +182,8 @@ def test_power_cut_in_the_middle_of_a_burst(laptop):
                 if give_input(phone, code, question, marker):
                     with lock:
                         acknowledged.add(marker)
-            except OSError:
-                return  # the server is gone
+            except (OSError, http.client.HTTPException):
+                return  # the server is gone (a half-read reply is not an acknowledgement)
 
     workers = [threading.Thread(target=person, args=(n,)) for n in range(30)]
     for worker in workers:
