@@ -13,7 +13,7 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 
 from ..database import writing
 from ..extensions import db
-from ..models import IntakeSession, ParticipantDraft, Submission
+from ..models import IntakeSession, ParticipantDraft, RecordHead, Submission
 from ..models.types import utcnow
 from . import records, workspace
 from .errors import FieldappError
@@ -89,17 +89,20 @@ def open_code(consultation_id: str) -> str | None:
 def consultation_for(code: str) -> workspace.Item | None:
     """The consultation behind an open join code (codes are case-insensitive)."""
     normalised = code.strip().upper()[:16]
-    consultation_id = db.session.execute(
-        select(IntakeSession.consultation_id).where(
-            IntakeSession.join_code == normalised, IntakeSession.closed_at.is_(None)
+    row = db.session.execute(
+        select(*workspace.HEAD_COLUMNS)
+        .join(IntakeSession, IntakeSession.consultation_id == RecordHead.record_id)
+        .where(
+            IntakeSession.join_code == normalised,
+            IntakeSession.closed_at.is_(None),
+            RecordHead.kind == "consultation",
+            RecordHead.deleted.is_(False),
         )
-    ).scalar_one_or_none()
-    if consultation_id is None:
+    ).first()
+    if row is None:
         return None
-    try:
-        return workspace.get(consultation_id, "consultation")
-    except workspace.WorkspaceError:
-        return None
+    record_id, rev, kind, body, conflicts = row
+    return workspace.Item(record_id, rev, kind, json.loads(body), conflicts)
 
 
 @dataclass
@@ -134,10 +137,21 @@ def load(token: str | None, consultation_id: str, idle: timedelta = DEFAULT_IDLE
     """The participant's draft, unless it is missing, for another meeting, or idle too long."""
     if not token:
         return None
-    row = db.session.get(ParticipantDraft, _hash(token))
+    row = db.session.execute(
+        select(
+            ParticipantDraft.consultation_id,
+            ParticipantDraft.channel,
+            ParticipantDraft.language,
+            ParticipantDraft.consented,
+            ParticipantDraft.answers,
+            ParticipantDraft.demographics,
+            ParticipantDraft.updated_at,
+        ).where(ParticipantDraft.token_hash == _hash(token))
+    ).first()
     if row is None or row.consultation_id != consultation_id:
         return None
-    if utcnow() - row.updated_at > idle:
+    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+    if utcnow() - updated > idle:
         discard(token)
         return None
     return Draft(

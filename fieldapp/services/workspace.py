@@ -71,8 +71,24 @@ def get(record_id: str, kind: str) -> Item:
     return Item.of(head)
 
 
+HEAD_COLUMNS = (
+    RecordHead.record_id,
+    RecordHead.winner_rev,
+    RecordHead.kind,
+    RecordHead.body,
+    RecordHead.conflicts,
+)
+
+
 def _items(kind: str, consultation_id: str | None = None) -> list[Item]:
-    return [Item.of(head) for head in records.heads(kind, consultation_id)]
+    """Live records of a kind, read as plain rows (participants' pages read this on every view)."""
+    query = select(*HEAD_COLUMNS).where(RecordHead.kind == kind, RecordHead.deleted.is_(False))
+    if consultation_id is not None:
+        query = query.where(RecordHead.consultation_id == consultation_id)
+    return [
+        Item(record_id, rev, kind_, json.loads(body), conflicts)
+        for record_id, rev, kind_, body, conflicts in db.session.execute(query)
+    ]
 
 
 # ---- consultations --------------------------------------------------------------------------
