@@ -134,32 +134,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from fieldapp.models import DeviceRole
-    from fieldapp.services import intake, workspace
-    from tests.sync_world import Installation, opened
+    from tests.sync_world import meeting_laptop
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        ho = Installation(root / "ho", DeviceRole.HEADOFFICE, "Head office")
-        laptop = Installation(root / "laptop", DeviceRole.FIELD, "Laptop", (ho,))
-        with opened(laptop.folder):
-            record_id = workspace.save_consultation(
-                {
-                    "kind": "town_hall",
-                    "title": {"ar": "اجتماع عام"},
-                    "original_language": "ar",
-                    "status": "open",
-                    "governorate": "IQ-NI",
-                    "languages": ["ar", "ckb"],
-                }
-            )
-            question = workspace.add_question(
-                record_id,
-                {"type": "free_text", "text": {"ar": "ماذا تقترح؟"}, "original_language": "ar"},
-            )
-            code = intake.open_intake(record_id)
+        folder_, code, question = meeting_laptop(root)
         app_port, minimal_port = free_port(), free_port()
-        env = {**os.environ, "FIELDAPP_INSTANCE": str(laptop.folder)}
+        env = {**os.environ, "FIELDAPP_INSTANCE": str(folder_)}
         servers = [
             subprocess.Popen(
                 [sys.executable, str(ROOT / "run.py"), "--port", str(app_port)],

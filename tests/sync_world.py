@@ -154,3 +154,31 @@ def clone(installation: Installation, folder: Path) -> Installation:
     copy.config = installation.config
     copy.public = installation.public
     return copy
+
+
+def meeting_laptop(root: Path) -> tuple[Path, str, str]:
+    """A field laptop with an open consultation of one free-text question.
+
+    Returns the laptop's instance folder, the join code and the question's id.
+    """
+    from fieldapp.services import intake, workspace
+
+    ho = Installation(root / "ho", DeviceRole.HEADOFFICE, "Head office")
+    laptop = Installation(root / "laptop", DeviceRole.FIELD, "Laptop", (ho,))
+    with laptop.session():
+        record_id = workspace.save_consultation(
+            {
+                "kind": "town_hall",
+                "title": {"ar": "اجتماع عام"},
+                "original_language": "ar",
+                "status": "open",
+                "governorate": "IQ-NI",
+                "languages": ["ar", "ckb"],
+            }
+        )
+        question = workspace.add_question(
+            record_id,
+            {"type": "free_text", "text": {"ar": "ماذا تقترح؟"}, "original_language": "ar"},
+        )
+        code = intake.open_intake(record_id)
+    return laptop.folder, code, question

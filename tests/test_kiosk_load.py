@@ -18,11 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.models import DeviceRole
-from fieldapp.services import intake, workspace
-
 from .participants import Phone, give_input
-from .sync_world import Installation, opened
+from .sync_world import meeting_laptop
 from .test_cli import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,24 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def laptop(tmp_path) -> tuple[Path, str, str]:
     """A field laptop with an open consultation of one question."""
-    ho = Installation(tmp_path / "ho", DeviceRole.HEADOFFICE, "Head office")
-    laptop = Installation(tmp_path / "laptop", DeviceRole.FIELD, "Laptop", (ho,))
-    with opened(laptop.folder):
-        record_id = workspace.save_consultation(
-            {
-                "kind": "town_hall",
-                "title": {"ar": "اجتماع"},
-                "original_language": "ar",
-                "status": "open",
-                "governorate": "IQ-NI",
-                "languages": ["ar"],
-            }
-        )
-        question = workspace.add_question(
-            record_id, {"type": "free_text", "text": {"ar": "رأيك؟"}, "original_language": "ar"}
-        )
-        code = intake.open_intake(record_id)
-    return laptop.folder, code, question
+    return meeting_laptop(tmp_path)
 
 
 class Server:
