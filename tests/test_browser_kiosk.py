@@ -167,6 +167,17 @@ def test_three_participants_on_one_kiosk(page, served):
             assert page.url == start
             shot("ckb-7-after-back")
 
+    # At 200% zoom (half the CSS width on the same screen) nothing needs sideways scrolling.
+    page.set_viewport_size({"width": 683, "height": 384})
+    for path in ("", "/consent"):
+        page.goto(start + path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    page.get_by_role("button", name="العربية").click()
+    page.locator("button[value=agree]").click()
+    page.wait_for_url("**/q/1")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot("zoom-200-question")
+
     with sqlite3.connect(folder / "fieldapp.sqlite3") as connection:
         bodies = [json.loads(row[0]) for row in connection.execute("SELECT body FROM submission")]
     assert sorted(b["language"] for b in bodies) == ["ar", "ckb", "ku"]
