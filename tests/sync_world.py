@@ -15,7 +15,7 @@ from fieldapp import create_app
 from fieldapp.database import writing
 from fieldapp.extensions import db
 from fieldapp.models import DeviceRole, RecordHead
-from fieldapp.services import demo, records
+from fieldapp.services import demo, records, workspace
 from fieldapp.services.sync import keys
 from fieldapp.services.sync.export import export_bundle
 from fieldapp.services.sync.merge import MergeSummary, merge_files
@@ -115,7 +115,7 @@ def build_world(root: Path) -> dict[str, Any]:
     ho.register(a, b, regional)
     with a.session():
         demo.fill(consultations=2, submissions=40, seed=1)
-        shared = records.heads("consultation")[0].record_id
+        shared = workspace.list_consultations()[0].id
     with b.session():
         demo.fill(consultations=1, submissions=25, seed=2)
     copy_record(a, b, shared)
@@ -123,9 +123,9 @@ def build_world(root: Path) -> dict[str, Any]:
     with a.session():
         head = records.current(shared)
         records.update(shared, {**editable_body(head), "status": "closed"}, head.winner_rev)
-        action = records.heads("action_point")[0]
-        records.delete(action.record_id, action.winner_rev)
-        deleted_id = action.record_id
+        action = workspace.open_actions()[0]
+        records.delete(action.id, action.rev)
+        deleted_id = action.id
     a2 = a.export(files)
     with b.session():
         head = records.current(shared)
@@ -156,7 +156,7 @@ def clone(installation: Installation, folder: Path) -> Installation:
     return copy
 
 
-def meeting_laptop(root: Path) -> tuple[Path, str, str]:
+def meeting_laptop(root: Path, languages: tuple[str, ...] = ("ar", "ckb")) -> tuple[Path, str, str]:
     """A field laptop with an open consultation of one free-text question.
 
     Returns the laptop's instance folder, the join code and the question's id.
@@ -173,7 +173,7 @@ def meeting_laptop(root: Path) -> tuple[Path, str, str]:
                 "original_language": "ar",
                 "status": "open",
                 "governorate": "IQ-NI",
-                "languages": ["ar", "ckb"],
+                "languages": list(languages),
             }
         )
         question = workspace.add_question(

@@ -13,42 +13,28 @@ import pytest
 
 from fieldapp import lan
 from fieldapp.extensions import db
-from fieldapp.models import DeviceRole, Role, Submission
-from fieldapp.services import intake, workspace
+from fieldapp.models import Role, Submission
+from fieldapp.services import intake
 
 from .conftest import add_user, login
 from .participants import Phone, give_input
-from .sync_world import Installation, opened
+from .sync_world import meeting_laptop, opened
 
 HOTSPOT = "127.0.0.2"
 
 
 @pytest.fixture
 def office(tmp_path):
-    ho = Installation(tmp_path / "ho", DeviceRole.HEADOFFICE, "Head office")
-    laptop = Installation(tmp_path / "laptop", DeviceRole.FIELD, "Sinjar laptop", (ho,))
+    folder, code, question = meeting_laptop(tmp_path, languages=("ku", "ar"))
     config = {
         "WTF_CSRF_ENABLED": False,
         "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         "LAN_ADDRESS": HOTSPOT,
         "LAN_PORT": 0,
     }
-    with opened(laptop.folder, **config) as app:
+    with opened(folder, **config) as app:
         add_user(app, "amira", Role.COORDINATOR)
-        record_id = workspace.save_consultation(
-            {
-                "kind": "town_hall",
-                "title": {"ku": "Civîna giştî"},
-                "original_language": "ku",
-                "status": "open",
-                "governorate": "IQ-NI",
-                "languages": ["ku", "ar"],
-            }
-        )
-        question = workspace.add_question(
-            record_id,
-            {"type": "free_text", "text": {"ku": "Pêşniyara we?"}, "original_language": "ku"},
-        )
+        record_id = intake.consultation_for(code).id
         facilitator = app.test_client()
         login(facilitator)
         facilitator.post(f"/consultations/{record_id}/intake/phones")

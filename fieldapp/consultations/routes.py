@@ -113,7 +113,7 @@ def _item(record_id: str, kind: str, consultation: workspace.Item) -> workspace.
     return item
 
 
-def _attempt(action: Callable[[], object], success: str) -> bool:
+def _attempt(action: Callable[[], object], success: str | Callable[[], str]) -> bool:
     """Run one service call for a form; flash what happened; True when it was saved.
 
     A stale form (someone saved first) keeps the person's input and leaves, on ``g``, the
@@ -131,7 +131,7 @@ def _attempt(action: Callable[[], object], success: str) -> bool:
     except FieldappError as exc:
         flash(str(exc.message), "error")
         return False
-    flash(success, "success")
+    flash(success() if callable(success) else success, "success")
     return True
 
 
@@ -234,7 +234,6 @@ def consultation_list() -> str:
         status if status in STATUS_LABELS else None,
         kind if kind in KIND_LABELS else None,
         governorate,
-        extra_text=_place_texts(),
     )
     lang = current_language().code
     return render_template(
@@ -247,24 +246,6 @@ def consultation_list() -> str:
         governorates=[(g.code, g.name(lang)) for g in places.governorates()],
         templates=workspace.templates(),
     )
-
-
-def _place_texts() -> dict[str, str]:
-    """Governorate and district names in every language, per consultation, for search."""
-    texts = {}
-    for item in workspace.list_consultations():
-        names: list[str] = []
-        for code in (item.body.get("governorate"), item.body.get("district")):
-            if code:
-                try:
-                    place = (
-                        places.district(code) if code.count("-") > 1 else places.governorate(code)
-                    )
-                except places.UnknownPlace:
-                    continue
-                names.extend(place.names.values())
-        texts[item.id] = " ".join(names)
-    return texts
 
 
 @bp.route("/consultations/new", methods=["GET", "POST"])
@@ -607,9 +588,9 @@ def capture(record_id: str) -> str | Redirect:
                 lambda: records.add_submission(
                     record_id, answers, language, channel, key, demographics or None
                 ),
-                _(
+                lambda: _(
                     "Saved. %(n)s contributions so far.",
-                    n=workspace.overview(record_id).contributions + 1,
+                    n=records.submission_count(record_id),
                 ),
             )
             if saved:
@@ -787,11 +768,6 @@ def print_summary(record_id: str) -> str:
     item = _consultation(record_id)
     sheet = _sheet_language(item)
     questions = workspace.questions_of(record_id)
-    free_text = {
-        q.id: workspace.free_text_answers(record_id, q.id, limit=8)
-        for q in questions
-        if q.body["type"] == "free_text"
-    }
     with force_locale(sheet.locale):
         return render_template(
             "consultations/print.html",
@@ -799,7 +775,6 @@ def print_summary(record_id: str) -> str:
             questions=questions,
             summary=workspace.overview(record_id),
             actions=workspace.actions_of(record_id),
-            free_text=free_text,
             attendance=workspace.attendance_of(record_id),
             sheet_language=sheet,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
@@ -38,6 +37,11 @@ class IntakeError(FieldappError):
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def _idempotency_key(token: str) -> str:
+    """One visit, one submission: the key is derived from the participant's token."""
+    return _hash(token)[:32]
 
 
 def new_join_code() -> str:
@@ -190,7 +194,7 @@ def discard(token: str) -> None:
 
 def submit(draft: Draft) -> str:
     """Turn the draft into one submission (a repeat after a dropped connection changes nothing)."""
-    key = _hash(draft.token)[:32]
+    key = _idempotency_key(draft.token)
     with writing() as session:
         submission_id = records.add_submission(
             draft.consultation_id,
@@ -211,7 +215,5 @@ def already_submitted(token: str | None, consultation_id: str) -> bool:
     """True when this token's answers were submitted already (a retry of the same submit)."""
     if not token:
         return False
-    device = records.this_device_id()
-    submission_id = str(uuid.uuid5(uuid.UUID(device), _hash(token)[:32]))
-    row = db.session.get(Submission, submission_id)
+    row = db.session.get(Submission, records.submission_id_for(_idempotency_key(token)))
     return row is not None and row.consultation_id == consultation_id

@@ -139,3 +139,17 @@ def is_valid(governorate_code: str, district_code: str | None) -> bool:
         return True
     found = districts.get(district_code)
     return found is not None and found.governorate_code == governorate_code
+
+
+def all_names(governorate_code: str | None, district_code: str | None) -> list[str]:
+    """The names of a governorate and district in every language (for search); unknown codes
+    give none."""
+    names: list[str] = []
+    for code, lookup in ((governorate_code, governorate), (district_code, district)):
+        if not code:
+            continue
+        try:
+            names.extend(lookup(code).names.values())
+        except UnknownPlace:
+            continue
+    return names

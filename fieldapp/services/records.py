@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..database import writing
 from ..extensions import db
@@ -197,14 +197,6 @@ def delete(record_id: str, base_rev: str) -> str:
     return update(record_id, {}, base_rev, deleted=True)
 
 
-def heads(kind: str, consultation_id: str | None = None) -> list[RecordHead]:
-    """The live records of a kind, optionally of one consultation."""
-    query = select(RecordHead).where(RecordHead.kind == kind, RecordHead.deleted.is_(False))
-    if consultation_id is not None:
-        query = query.where(RecordHead.consultation_id == consultation_id)
-    return list(db.session.execute(query).scalars())
-
-
 def submission_row(record: Mapping[str, Any], canonical: str | None = None) -> dict[str, Any]:
     """The database row of a valid submission record (``canonical``: its stored text, if known)."""
     return {
@@ -215,6 +207,22 @@ def submission_row(record: Mapping[str, Any], canonical: str | None = None) -> d
         "language": record["language"],
         "body": canonical if canonical is not None else body_text(record),
     }
+
+
+def submission_id_for(idempotency_key: str) -> str:
+    """The id a submission made here with this idempotency key has (or will have)."""
+    return str(uuid.uuid5(uuid.UUID(this_device_id()), idempotency_key))
+
+
+def submission_count(consultation_id: str) -> int:
+    """How many submissions a consultation has."""
+    return int(
+        db.session.execute(
+            select(func.count())
+            .select_from(Submission)
+            .where(Submission.consultation_id == consultation_id)
+        ).scalar_one()
+    )
 
 
 def add_submission(
@@ -228,7 +236,7 @@ def add_submission(
 ) -> str:
     """Save one participant's input once: the same idempotency key never makes a second row."""
     device = this_device_id()
-    submission_id = str(uuid.uuid5(uuid.UUID(device), idempotency_key))
+    submission_id = submission_id_for(idempotency_key)
     record: dict[str, Any] = {
         "uuid": submission_id,
         "consultation": consultation_id,

@@ -25,7 +25,7 @@ from .. import textnorm
 from ..database import writing
 from ..extensions import db
 from ..models import Device, RecordHead, Submission
-from . import records
+from . import places, records
 from .errors import FieldappError
 from .sync import keys, schema, strictjson
 from .sync.revisions import canonical_json
@@ -95,12 +95,13 @@ def _items(kind: str, consultation_id: str | None = None) -> list[Item]:
 
 
 def consultation_text(body: Mapping[str, Any]) -> str:
-    """Everything searchable about a consultation, in every language."""
+    """Everything searchable about a consultation, in every language (place names included)."""
     parts: list[str] = []
     for name in ("title", "description"):
         parts.extend(str(v) for v in (body.get(name) or {}).values())
     parts.extend(str(body.get(name) or "") for name in ("place", "programme"))
     parts.extend(str(v) for v in body.get("facilitators", []))
+    parts.extend(places.all_names(body.get("governorate"), body.get("district")))
     return " ".join(parts)
 
 
@@ -109,13 +110,8 @@ def list_consultations(
     status: str | None = None,
     kind: str | None = None,
     governorate: str | None = None,
-    extra_text: Mapping[str, str] | None = None,
 ) -> list[Item]:
-    """Consultations matching a search (Arabic/Kurdish-normalised) and filters, newest first.
-
-    ``extra_text`` adds searchable text per consultation id (for example place names in every
-    language, which the screen knows).
-    """
+    """Consultations matching a search (Arabic/Kurdish-normalised) and filters, newest first."""
     found = []
     for item in _items("consultation"):
         body = item.body
@@ -125,8 +121,7 @@ def list_consultations(
             continue
         if governorate and body.get("governorate") != governorate:
             continue
-        haystack = consultation_text(body) + " " + (extra_text or {}).get(item.id, "")
-        if query and not textnorm.matches(query, haystack):
+        if query and not textnorm.matches(query, consultation_text(body)):
             continue
         found.append(item)
     found.sort(
@@ -282,10 +277,12 @@ class Overview:
     by_language: dict[str, int] = field(default_factory=dict)
     by_question: dict[str, int] = field(default_factory=dict)
     choices: dict[str, Counter[str]] = field(default_factory=dict)
+    free_text: dict[str, list[str]] = field(default_factory=dict)
 
 
-def overview(consultation_id: str) -> Overview:
-    """Counts of attendance and input for one consultation."""
+def overview(consultation_id: str, quotes: int = 8) -> Overview:
+    """Counts of attendance and input for one consultation, and up to ``quotes`` free-text
+    answers per question, from one pass over its submissions."""
     result = Overview()
     attendance = attendance_of(consultation_id)
     if attendance:
@@ -306,6 +303,10 @@ def overview(consultation_id: str) -> Overview:
             if answer in ("", [], None):
                 continue
             answered[question] += 1
+            if isinstance(answer, str) and answer.strip():
+                texts = result.free_text.setdefault(question, [])
+                if len(texts) < quotes:
+                    texts.append(answer)
             values = answer if isinstance(answer, list) else [answer]
             for value in values:
                 if not isinstance(value, str) or len(value) <= 40:
@@ -314,20 +315,6 @@ def overview(consultation_id: str) -> Overview:
     result.by_channel, result.by_language = dict(channels), dict(languages)
     result.by_question, result.choices = dict(answered), choices
     return result
-
-
-def free_text_answers(consultation_id: str, question_id: str, limit: int = 200) -> list[str]:
-    """Free-text answers to one question (for the overview and the summary)."""
-    texts = []
-    for row in db.session.execute(
-        select(Submission.body).where(Submission.consultation_id == consultation_id)
-    ).scalars():
-        value = json.loads(row)["answers"].get(question_id)
-        if isinstance(value, str) and value.strip():
-            texts.append(value)
-            if len(texts) >= limit:
-                break
-    return texts
 
 
 # ---- templates ------------------------------------------------------------------------------
