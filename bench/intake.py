@@ -3,11 +3,12 @@
 
 In one run, against fieldapp started as a facilitator starts it (run.py, waitress) and a
 minimal Flask page served by the same waitress settings on the same machine, at 30 and 90
-concurrent clients (keep-alive connections, one thread each):
+concurrent clients (keep-alive connections, asyncio coroutines of one client process):
 - the question page (GET /p/<code>/q/1 with a participant's draft),
 - submitting (the POST that turns a visit's answers into a record; each client makes a fresh
   visit for every submission),
-- the minimal page (GET /).
+- the minimal page (GET /),
+- for scale, a static file served by fieldapp (GET /static/js/kiosk.js).
 Prints requests per second, p50/p95/p99 latency and the ratios to the minimal page.
 Targets: intake throughput >= 0.5 of the minimal page; p99 < 1 s at 90 clients.
 
@@ -17,7 +18,7 @@ Targets: intake throughput >= 0.5 of the minimal page; p99 < 1 s at 90 clients.
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
 import json
 import os
 import re
@@ -26,9 +27,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,67 +54,109 @@ def free_port() -> int:
 
 
 class Client:
-    """One keep-alive connection with cookies and the page's CSRF token."""
+    """One keep-alive connection with cookies and the page's CSRF token (asyncio, HTTP/1.1).
+
+    The clients are coroutines of one thread: a thread per client made the load generator's
+    own GIL the bottleneck at 90 clients (figures swung by 3x between runs, where a C client,
+    ApacheBench, measured the same server steadily).
+    """
 
     def __init__(self, port: int) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
         self.cookies: dict[str, str] = {}
         self.token = ""
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> float:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        body = None
+    async def request(self, method: str, path: str, form: dict[str, str] | None = None) -> float:
+        """Send one request and read the whole answer; return its latency in seconds."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        body = b""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         if form is not None:
-            body = urllib.parse.urlencode({**form, "csrf_token": self.token})
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = urllib.parse.urlencode({**form, "csrf_token": self.token}).encode()
+            lines.append("Content-Type: application/x-www-form-urlencoded")
+        lines.append(f"Content-Length: {len(body)}")
         started = time.perf_counter()
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
-        data = response.read()
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        length = 0
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "content-length":
+                length = int(value)
+            elif name == "set-cookie":
+                cookie, _, rest = value.partition("=")
+                self.cookies[cookie] = rest.split(";", 1)[0]
+        data = await self.reader.readexactly(length)
         elapsed = time.perf_counter() - started
-        if response.status >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status}")
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
-                name, _, rest = value.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
+        status = int(status_line.split()[1])
+        if status >= 400:
+            raise RuntimeError(f"{method} {path}: {status}")
         found = re.search(rb'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', data)
         if found:
             self.token = found.group(1).decode()
         return elapsed
 
-    def visit(self, code: str, question: str) -> None:
+    async def visit(self, code: str) -> None:
         """Start a participant's visit up to the first question."""
-        self.request("GET", f"/p/{code}")
-        self.request("POST", f"/p/{code}", {"language": "ar"})
-        self.request("POST", f"/p/{code}/consent", {"choice": "agree"})
+        await self.request("GET", f"/p/{code}")
+        await self.request("POST", f"/p/{code}", {"language": "ar"})
+        await self.request("POST", f"/p/{code}/consent", {"choice": "agree"})
+
+    def close(self) -> None:
+        """Leave: the next run starts with no connection of this one open."""
+        if self.writer is not None:
+            self.writer.close()
 
 
-def run(clients: int, seconds: float, work) -> dict[str, float]:  # noqa: ANN001 -- a callable
-    """``clients`` threads repeat ``work(client_number)`` (returning latencies) for ``seconds``."""
+Work = Callable[[int, Client | None], Awaitable[Client | float]]
+
+
+async def run(clients: int, seconds: float, work: Work) -> dict[str, float]:
+    """``clients`` coroutines repeat ``work(number, client)`` (returning latencies)."""
     latencies: list[float] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
     errors: list[str] = []
+    # Every client first sets itself up (connects, starts a visit); the clock starts when all
+    # are ready, so the figures are the steady state of a full room, not its arrival.
+    ready = asyncio.Event()
+    arrived = 0
+    window: dict[str, float] = {}
 
-    def loop(number: int) -> None:
+    async def loop(number: int) -> None:
+        nonlocal arrived
+        client: Client | None = None
         try:
-            state = work(number, None)
-            while time.monotonic() < stop:
-                measured = work(number, state)
-                with lock:
-                    latencies.append(measured)
+            made = await work(number, None)
+            assert isinstance(made, Client)
+            client = made
         except Exception as exc:  # noqa: BLE001 -- counted and printed
-            with lock:
-                errors.append(str(exc))
+            errors.append(str(exc))
+        arrived += 1
+        if arrived == clients:
+            window["start"] = time.monotonic()
+            window["stop"] = window["start"] + seconds
+            ready.set()
+        await ready.wait()
+        try:
+            while client is not None and time.monotonic() < window["stop"]:
+                measured = await work(number, client)
+                assert isinstance(measured, float)
+                latencies.append(measured)
+        except Exception as exc:  # noqa: BLE001 -- counted and printed
+            errors.append(str(exc))
+        finally:
+            if client is not None:
+                client.close()
 
-    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
+    await asyncio.gather(*(loop(n) for n in range(clients)))
+    elapsed = time.monotonic() - window["start"]
     ordered = sorted(latencies) or [0.0]
 
     def percentile(p: float) -> float:
@@ -163,36 +206,41 @@ def main() -> None:
                     except OSError:
                         time.sleep(0.1)
 
-            def minimal(number: int, state):  # noqa: ANN001, ANN202
-                client = state or Client(minimal_port)
-                return client if state is None else client.request("GET", "/")
+            async def minimal(number: int, client: Client | None) -> Client | float:
+                return Client(minimal_port) if client is None else await client.request("GET", "/")
 
-            def question_page(number: int, state):  # noqa: ANN001, ANN202
-                if state is None:
+            async def static_file(number: int, client: Client | None) -> Client | float:
+                if client is None:
+                    return Client(app_port)
+                return await client.request("GET", "/static/js/kiosk.js")
+
+            async def question_page(number: int, client: Client | None) -> Client | float:
+                if client is None:
                     client = Client(app_port)
-                    client.visit(code, question)
+                    await client.visit(code)
                     return client
-                return state.request("GET", f"/p/{code}/q/1")
+                return await client.request("GET", f"/p/{code}/q/1")
 
-            def submit(number: int, state):  # noqa: ANN001, ANN202
-                client = state or Client(app_port)
-                if state is None:
-                    return client
-                client.visit(code, question)
-                client.request(
-                    "POST", f"/p/{code}/q/1", {f"q_{question}": f"rأي {number}", "go": "next"}
-                )
-                return client.request("POST", f"/p/{code}/review", {})
+            async def submit(number: int, client: Client | None) -> Client | float:
+                if client is None:
+                    return Client(app_port)
+                await client.visit(code)
+                answer = {f"q_{question}": f"رأي {number}", "go": "next"}
+                await client.request("POST", f"/p/{code}/q/1", answer)
+                return await client.request("POST", f"/p/{code}/review", {})
 
             results: dict[str, object] = {}
             for clients in (30, 90):
-                base = run(clients, args.seconds, minimal)
-                page = run(clients, args.seconds, question_page)
-                sent = run(clients, args.seconds, submit)
+                base = asyncio.run(run(clients, args.seconds, minimal))
+                static = asyncio.run(run(clients, args.seconds, static_file))
+                page = asyncio.run(run(clients, args.seconds, question_page))
+                sent = asyncio.run(run(clients, args.seconds, submit))
                 results[f"{clients}_clients"] = {
                     "minimal_page": base,
+                    "static_file_through_fieldapp": static,
                     "question_page": page,
                     "submit": sent,
+                    "static_file_vs_minimal": round(static["rps"] / base["rps"], 2),
                     "question_page_vs_minimal": round(page["rps"] / base["rps"], 2),
                     "p99_under_1s": sent["p99_ms"] < 1000 and page["p99_ms"] < 1000,
                 }

@@ -273,6 +273,7 @@ def serve(path: Path, port: int) -> None:
     """Open the installation and serve it with waitress on the loopback address only."""
     import waitress
 
+    from .lan import WAITRESS_SETTINGS
     from .startup import open_instance
 
     if not port_is_free(port):
@@ -283,11 +284,8 @@ def serve(path: Path, port: int) -> None:
             app,
             host=LOOPBACK,
             port=port,
-            threads=8,
-            connection_limit=300,
-            channel_timeout=30,
-            asyncore_use_poll=True,
-            ident="fieldapp",
+            # The facilitator's server takes large imports; the app limits each route itself.
+            **{**WAITRESS_SETTINGS, "max_request_body_size": 1024**3},
         )
     except OSError:
         fail(PORT_IN_USE, {"port": port})

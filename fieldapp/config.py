@@ -44,6 +44,10 @@ class InstanceError(Exception):
         self.params = params
 
 
+# waitress worker threads of the facilitator's server and of the participant listener.
+SERVER_THREADS = 8
+
+
 class Defaults:
     """Settings every installation starts with."""
 
@@ -76,7 +80,13 @@ class Defaults:
 
     WTF_CSRF_TIME_LIMIT = 12 * 3600
     # SQL parameters may hold what participants said: never put them in error messages (W-21).
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"hide_parameters": True}
+    # A pooled connection for every waitress thread, so that a busy room never opens and closes
+    # connections per request (each open re-applies the SQLite settings: measured 4x slower).
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {
+        "hide_parameters": True,
+        "pool_size": SERVER_THREADS + 2,
+        "max_overflow": 20,
+    }
     SEND_FILE_MAX_AGE_DEFAULT = timedelta(days=7)
 
     # Participants' phones on the laptop's Wi-Fi: the address (None: the laptop's own address

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from babel import Locale
@@ -23,23 +24,23 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
 @dataclass(frozen=True)
 class Language:
-    """One interface language."""
+    """One interface language (its locale, direction and tag are worked out once)."""
 
     code: str  # the short code people pick: en, ar, ckb, ku
     locale: str  # the Babel locale for formatting
     native_name: str  # the language's name in itself, for the switcher
 
-    @property
+    @cached_property
     def babel_locale(self) -> Locale:
         """Return the Babel ``Locale`` for this language."""
         return Locale.parse(self.locale)
 
-    @property
+    @cached_property
     def direction(self) -> str:
         """Return ``rtl`` or ``ltr`` from CLDR data, never from a hard-coded list."""
         return self.babel_locale.text_direction
 
-    @property
+    @cached_property
     def tag(self) -> str:
         """Return the BCP 47 tag for ``<html lang>``, for example ``ckb-IQ``."""
         loc = self.babel_locale

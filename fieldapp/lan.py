@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from . import create_app
+from .config import SERVER_THREADS
 
 # Sized for a room of phones: each browser opens up to 6 connections (SECURITY.md L-01).
 WAITRESS_SETTINGS: dict[str, Any] = {
-    "threads": 8,
+    "threads": SERVER_THREADS,
     "connection_limit": 300,
     "channel_timeout": 30,
     "asyncore_use_poll": True,

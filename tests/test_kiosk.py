@@ -10,7 +10,8 @@ import pytest
 
 from fieldapp.database import writing
 from fieldapp.extensions import db
-from fieldapp.models import DeviceRole, ParticipantDraft, Role, Submission
+from fieldapp.models import DeviceRole, IntakeSession, ParticipantDraft, Role, Submission
+from fieldapp.models.types import utcnow
 from fieldapp.services import intake, records, workspace
 
 from .conftest import PASSWORD, add_user, login, set_language, translated
@@ -221,6 +222,7 @@ def test_unknown_or_closed_codes_are_not_found(laptop, meeting):
     record_id, code, _questions = meeting
     client = laptop.test_client()
     assert client.get("/p/ZZZZZZZ").status_code == 404
+    assert client.get(f"/p/{code}").status_code == 200  # seen while open, then closed
     intake.close_intake(record_id)
     assert client.get(f"/p/{code}").status_code == 404
     assert len(code) == 7
@@ -290,3 +292,34 @@ def test_closing_the_consultation_closes_input(laptop, meeting):
     assert browser.post(f"/consultations/{record_id}/edit", data=data).status_code == 302
     assert intake.open_code(record_id) is None
     assert laptop.test_client().get(f"/p/{code}").status_code == 404
+
+
+def test_a_question_corrected_during_the_meeting_shows_at_once(laptop, meeting):
+    """Participants' pages keep the meeting in memory, but never show an outdated question."""
+    _record_id, code, (choice, _rating, _text) = meeting
+    phone = laptop.test_client()
+    phone.post(f"/p/{code}", data={"language": "ar"})
+    phone.post(f"/p/{code}/consent", data={"choice": "agree"})
+    assert "الأولوية؟" in phone.get(f"/p/{code}/q/1").get_data(as_text=True)
+    question = workspace.get(choice, "question")
+    corrected = {**question.body["text"], "ar": "ما هي الأولوية الأولى؟"}
+    workspace.update_fields(question, {"text": corrected}, question.rev)
+    page = phone.get(f"/p/{code}/q/1").get_data(as_text=True)
+    assert "ما هي الأولوية الأولى؟" in page
+    assert "الأولوية؟<" not in page
+
+
+def test_changes_from_another_program_show_within_seconds(laptop, meeting, monkeypatch):
+    """A change written by another process (the command line) is read again after a while."""
+    record_id, code, _questions = meeting
+    phone = laptop.test_client()
+    assert phone.get(f"/p/{code}").status_code == 200
+    with writing() as session:  # as another process would: no word to this one's caches
+        session.execute(
+            IntakeSession.__table__.update()
+            .where(IntakeSession.consultation_id == record_id)
+            .values(closed_at=utcnow())
+        )
+    assert phone.get(f"/p/{code}").status_code == 200  # still the remembered meeting
+    monkeypatch.setattr(intake, "MEETING_CACHE_SECONDS", 0)
+    assert phone.get(f"/p/{code}").status_code == 404

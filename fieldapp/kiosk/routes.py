@@ -10,9 +10,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from ..answers import read_answer
@@ -32,7 +43,7 @@ AGES = ("under_18", "18_29", "30_44", "45_59", "60_plus", "prefer_not_to_say")
 @bp.record_once
 def _setup(state: Any) -> None:
     # The labels of genders and age bands, for templates (the participant app has no workspace).
-    state.app.jinja_env.globals.update(labels=LABELS)
+    state.app.jinja_env.globals.update(labels=LABELS, csrf_input=csrf_input, kiosk_sheet=_sheet)
     config = state.app.config
     state.app.extensions["fieldapp_limits"] = {
         "submissions": SlidingWindow(config.get("PARTICIPANT_SUBMISSIONS_PER_MINUTE", 6), 60),
@@ -40,6 +51,33 @@ def _setup(state: Any) -> None:
             config.get("PARTICIPANT_UNKNOWN_CODES_PER_10_MINUTES", 20), 600
         ),
     }
+
+
+def csrf_input() -> Markup:
+    """The hidden CSRF field of a participant form (no form object is built for a page view)."""
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
+
+
+# A question's controls depend only on its version (revs are content hashes), the language and
+# whether it is marked as missing; while the participant has not answered it they are the same
+# for everyone, so they are rendered once. Revisiting an answered question renders afresh.
+_SHEETS: dict[tuple[str, str, bool], Markup] = {}
+_SHEETS_KEPT = 2000
+
+
+def _sheet(question: workspace.Item, language: str, missing: bool, given: Any) -> Markup:
+    """The question's controls in ``language`` (the caller has forced that locale)."""
+    render = get_template_attribute("_sheet.html", "question")
+    if given is not None:
+        return render(question, language, missing=missing, focus=True, given=given)
+    key = (question.rev, language, missing)
+    html = _SHEETS.get(key)
+    if html is None:
+        if len(_SHEETS) >= _SHEETS_KEPT:
+            _SHEETS.clear()
+        # A macro of an autoescaping template returns Markup, escaped as it was rendered.
+        html = _SHEETS[key] = render(question, language, missing=missing, focus=True)
+    return html
 
 
 def _limit(name: str) -> SlidingWindow | None:
@@ -53,16 +91,17 @@ def _client() -> str:
     return request.remote_addr or "unknown"
 
 
-def _meeting(code: str) -> workspace.Item:
+def _meeting(code: str) -> intake.Meeting:
+    """The open consultation behind ``code`` with its questions, or a 404 (guesses are limited)."""
     guesses = _limit("unknown_codes")
     if guesses is not None and not guesses.allowed(_client()):
         abort(429)
-    item = intake.consultation_for(code)
-    if item is None:
+    meeting = intake.meeting_for(code)
+    if meeting is None:
         if guesses is not None:
             guesses.hit(_client())
         abort(404)
-    return item
+    return meeting
 
 
 def _idle() -> timedelta:
@@ -81,7 +120,6 @@ def _page(template: str, item: workspace.Item, code: str, language: str, **conte
             item=item,
             code=code,
             sheet_language=BY_CODE[language],
-            form=ActionForm(),
             idle_seconds=int(_idle().total_seconds()),
             **context,
         )
@@ -101,7 +139,8 @@ def _channel() -> str:
 @bp.route("/<code>", methods=["GET", "POST"])
 def start(code: str) -> str | Response:
     """Greet the participant in every language of the meeting; they choose one."""
-    item = _meeting(code)
+    meeting = _meeting(code)
+    item = meeting.consultation
     if request.method == "POST":
         language = request.form.get("language", "")
         if not ActionForm().validate_on_submit() or language not in item.body["languages"]:
@@ -116,7 +155,8 @@ def start(code: str) -> str | Response:
 @bp.route("/<code>/consent", methods=["GET", "POST"])
 def consent(code: str) -> str | Response:
     """The facilitator's consent text; declining ends politely and records nothing."""
-    item = _meeting(code)
+    meeting = _meeting(code)
+    item = meeting.consultation
     draft = _draft(code, item)
     if draft is None:
         return _restart(code)
@@ -134,7 +174,8 @@ def consent(code: str) -> str | Response:
 @bp.route("/<code>/declined")
 def declined(code: str) -> str:
     """Thank the participant; nothing was recorded."""
-    item = _meeting(code)
+    meeting = _meeting(code)
+    item = meeting.consultation
     language = request.args.get("lang", "")
     if language not in item.body["languages"]:
         language = item.body["languages"][0]
@@ -144,11 +185,12 @@ def declined(code: str) -> str:
 @bp.route("/<code>/q/<int:number>", methods=["GET", "POST"])
 def question(code: str, number: int) -> str | Response:
     """One question per screen; back and forward within the participant's own answers."""
-    item = _meeting(code)
+    meeting = _meeting(code)
+    item = meeting.consultation
     draft = _draft(code, item)
     if draft is None or not draft.consented:
         return _restart(code)
-    questions = workspace.questions_of(item.id)
+    questions = meeting.questions
     if not 1 <= number <= len(questions):
         return redirect(url_for("kiosk.about", code=code))
     current = questions[number - 1]
@@ -192,7 +234,8 @@ def question(code: str, number: int) -> str | Response:
 @bp.route("/<code>/language", methods=["POST"])
 def switch_language(code: str) -> Response:
     """Change language mid-way; the answers already given stay."""
-    item = _meeting(code)
+    meeting = _meeting(code)
+    item = meeting.consultation
     draft = _draft(code, item)
     language = request.form.get("language", "")
     if draft is None:
@@ -207,7 +250,8 @@ def switch_language(code: str) -> Response:
 @bp.route("/<code>/about", methods=["GET", "POST"])
 def about(code: str) -> str | Response:
     """Optional questions about the participant, each with 'prefer not to say'."""
-    item = _meeting(code)
+    meeting = _meeting(code)
+    item = meeting.consultation
     draft = _draft(code, item)
     if draft is None or not draft.consented:
         return _restart(code)
@@ -224,7 +268,7 @@ def about(code: str) -> str | Response:
         }
         intake.update(draft, demographics={k: v for k, v in chosen.items() if v})
         if request.form.get("go") == "back":
-            total = len(workspace.questions_of(item.id))
+            total = len(meeting.questions)
             return redirect(url_for("kiosk.question", code=code, number=max(total, 1)))
         return redirect(url_for("kiosk.review", code=code))
     return _page("kiosk/about.html", item, code, draft.language, chosen=draft.demographics)
@@ -233,7 +277,8 @@ def about(code: str) -> str | Response:
 @bp.route("/<code>/review", methods=["GET", "POST"])
 def review(code: str) -> str | Response:
     """Check the answers and submit them; the receipt only shows once they are saved."""
-    item = _meeting(code)
+    meeting = _meeting(code)
+    item = meeting.consultation
     token = request.cookies.get(COOKIE)
     draft = _draft(code, item)
     if draft is None:
@@ -242,7 +287,7 @@ def review(code: str) -> str | Response:
             response.delete_cookie(COOKIE, path="/p")
             return response
         return _restart(code)
-    questions = workspace.questions_of(item.id)
+    questions = meeting.questions
     flood = _limit("submissions")
     if request.method == "POST" and flood is not None and not flood.allowed(_client()):
         abort(429)
@@ -271,7 +316,8 @@ def review(code: str) -> str | Response:
 @bp.route("/<code>/thanks")
 def thanks(code: str) -> str:
     """A neutral receipt: saved, hand the device on. It shows no answer."""
-    item = _meeting(code)
+    meeting = _meeting(code)
+    item = meeting.consultation
     language = request.args.get("lang", "")
     if language not in item.body["languages"]:
         language = item.body["languages"][0]

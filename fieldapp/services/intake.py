@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy import update as sa_update
 
-from ..database import writing
+from ..database import content_changed, content_generation, writing
 from ..extensions import db
 from ..models import IntakeSession, ParticipantDraft, RecordHead, Submission
 from ..models.types import utcnow
@@ -63,6 +65,7 @@ def open_intake(consultation_id: str) -> str:
             return current.join_code
         code = new_join_code()
         session.add(IntakeSession(consultation_id=consultation_id, join_code=code))
+        content_changed()
     return code
 
 
@@ -76,6 +79,7 @@ def close_intake(consultation_id: str) -> None:
             )
         ).scalars():
             row.closed_at = utcnow()
+        content_changed()
         session.execute(
             delete(ParticipantDraft).where(ParticipantDraft.consultation_id == consultation_id)
         )
@@ -90,23 +94,61 @@ def open_code(consultation_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
+_OPEN_CONSULTATION = (
+    select(*workspace.HEAD_COLUMNS)
+    .join(IntakeSession, IntakeSession.consultation_id == RecordHead.record_id)
+    .where(
+        IntakeSession.join_code == bindparam("code"),
+        IntakeSession.closed_at.is_(None),
+        RecordHead.kind == "consultation",
+        RecordHead.deleted.is_(False),
+    )
+)
+
+
 def consultation_for(code: str) -> workspace.Item | None:
     """The consultation behind an open join code (codes are case-insensitive)."""
+    meeting = meeting_for(code)
+    return meeting.consultation if meeting is not None else None
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """What every participant of an open consultation reads: the consultation and its questions.
+
+    Shared between requests (see :func:`meeting_for`): treat it as read-only.
+    """
+
+    code: str
+    consultation: workspace.Item
+    questions: tuple[workspace.Item, ...]
+
+
+# Participants' pages read the consultation and its questions on every view: a crowd of phones
+# would otherwise repeat the same two queries hundreds of times a second. The cache is refilled
+# when this process commits a change to records or intake (database.content_generation) and at
+# least every MEETING_CACHE_SECONDS for changes made by another process (the command line).
+MEETING_CACHE_SECONDS = 2.0
+_meetings: dict[tuple[str, str], tuple[int, float, Meeting | None]] = {}
+
+
+def meeting_for(code: str) -> Meeting | None:
+    """The open consultation behind a join code with its questions, or None."""
     normalised = code.strip().upper()[:16]
-    row = db.session.execute(
-        select(*workspace.HEAD_COLUMNS)
-        .join(IntakeSession, IntakeSession.consultation_id == RecordHead.record_id)
-        .where(
-            IntakeSession.join_code == normalised,
-            IntakeSession.closed_at.is_(None),
-            RecordHead.kind == "consultation",
-            RecordHead.deleted.is_(False),
-        )
-    ).first()
-    if row is None:
-        return None
-    record_id, rev, kind, body, conflicts = row
-    return workspace.Item(record_id, rev, kind, json.loads(body), conflicts)
+    key = (str(db.engine.url), normalised)
+    generation, now = content_generation(), time.monotonic()
+    cached = _meetings.get(key)
+    if cached is not None and cached[0] == generation and now - cached[1] < MEETING_CACHE_SECONDS:
+        return cached[2]
+    row = db.session.connection().execute(_OPEN_CONSULTATION, {"code": normalised}).first()
+    meeting = None
+    if row is not None:
+        record_id, rev, kind, body, conflicts = row
+        consultation = workspace.Item(record_id, rev, kind, json.loads(body), conflicts)
+        meeting = Meeting(normalised, consultation, tuple(workspace.questions_of(record_id)))
+    if meeting is not None or len(_meetings) < 1000:  # unknown codes are not worth much room
+        _meetings[key] = (generation, now, meeting)
+    return meeting
 
 
 @dataclass
@@ -137,21 +179,22 @@ def start(consultation_id: str, language: str, channel: str) -> str:
     return token
 
 
+_DRAFT = select(
+    ParticipantDraft.consultation_id,
+    ParticipantDraft.channel,
+    ParticipantDraft.language,
+    ParticipantDraft.consented,
+    ParticipantDraft.answers,
+    ParticipantDraft.demographics,
+    ParticipantDraft.updated_at,
+).where(ParticipantDraft.token_hash == bindparam("token_hash"))
+
+
 def load(token: str | None, consultation_id: str, idle: timedelta = DEFAULT_IDLE) -> Draft | None:
     """The participant's draft, unless it is missing, for another meeting, or idle too long."""
     if not token:
         return None
-    row = db.session.execute(
-        select(
-            ParticipantDraft.consultation_id,
-            ParticipantDraft.channel,
-            ParticipantDraft.language,
-            ParticipantDraft.consented,
-            ParticipantDraft.answers,
-            ParticipantDraft.demographics,
-            ParticipantDraft.updated_at,
-        ).where(ParticipantDraft.token_hash == _hash(token))
-    ).first()
+    row = db.session.connection().execute(_DRAFT, {"token_hash": _hash(token)}).first()
     if row is None or row.consultation_id != consultation_id:
         return None
     updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
@@ -170,20 +213,24 @@ def load(token: str | None, consultation_id: str, idle: timedelta = DEFAULT_IDLE
 
 
 def update(draft: Draft, **changes: Any) -> None:
-    """Save part of a draft (language, consent, one answer, demographics)."""
+    """Save part of a draft (language, consent, one answer, demographics) in one statement."""
+    values: dict[str, Any] = {"updated_at": utcnow()}
+    if "language" in changes:
+        values["language"] = changes["language"]
+    if "consented" in changes:
+        values["consented"] = bool(changes["consented"])
+    for name in ("answers", "demographics"):
+        if name in changes:
+            values[name] = json.dumps(changes[name], ensure_ascii=False)
     with writing() as session:
-        row = session.get(ParticipantDraft, _hash(draft.token))
-        if row is None:
+        result = session.execute(
+            sa_update(ParticipantDraft)
+            .where(ParticipantDraft.token_hash == _hash(draft.token))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(result, "rowcount", 0):
             raise IntakeError(_l("Your answers were cleared because the device was left idle."))
-        if "language" in changes:
-            row.language = changes["language"]
-        if "consented" in changes:
-            row.consented = bool(changes["consented"])
-        if "answers" in changes:
-            row.answers = json.dumps(changes["answers"], ensure_ascii=False)
-        if "demographics" in changes:
-            row.demographics = json.dumps(changes["demographics"], ensure_ascii=False)
-        row.updated_at = utcnow()
 
 
 def discard(token: str) -> None:
@@ -194,17 +241,17 @@ def discard(token: str) -> None:
 
 def submit(draft: Draft) -> str:
     """Turn the draft into one submission (a repeat after a dropped connection changes nothing)."""
-    key = _idempotency_key(draft.token)
+    record = records.new_submission(  # built and checked before taking the write lock
+        draft.consultation_id,
+        draft.answers,
+        draft.language,
+        draft.channel,
+        _idempotency_key(draft.token),
+        draft.demographics or None,
+        consent=True,
+    )
     with writing() as session:
-        submission_id = records.add_submission(
-            draft.consultation_id,
-            draft.answers,
-            draft.language,
-            draft.channel,
-            key,
-            draft.demographics or None,
-            consent=True,
-        )
+        submission_id = records.store_submission(record)
         session.execute(
             delete(ParticipantDraft).where(ParticipantDraft.token_hash == _hash(draft.token))
         )

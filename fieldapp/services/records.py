@@ -16,7 +16,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from ..database import writing
+from ..database import content_changed, writing
 from ..extensions import db
 from ..models import RecordHead, RecordVersion, Submission
 from .errors import FieldappError
@@ -54,13 +54,22 @@ def utc_stamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# A device's id never changes once it has one: kept per database, read once.
+_device_ids: dict[str, str] = {}
+
+
 def this_device_id() -> str:
     """The device id of this installation; records cannot be made before it has one."""
+    key = str(db.engine.url)
+    known = _device_ids.get(key)
+    if known is not None:
+        return known
     device = self_device()
     if device is None:
         raise RecordError(
             _l("This installation has no keys yet. Run “fieldapp init --role ... --name ...”.")
         )
+    _device_ids[key] = device.device_id
     return device.device_id
 
 
@@ -87,6 +96,7 @@ def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
 
     Versions and heads are read in batches, so a merge touching many records stays fast.
     """
+    content_changed()
     with_conflicts = 0
     for chunk in _chunks(list(kind_by_id)):
         versions: dict[str, list[Version]] = {record_id: [] for record_id in chunk}
@@ -225,7 +235,7 @@ def submission_count(consultation_id: str) -> int:
     )
 
 
-def add_submission(
+def new_submission(
     consultation_id: str,
     answers: Mapping[str, Any],
     language: str,
@@ -233,12 +243,11 @@ def add_submission(
     idempotency_key: str,
     demographics: Mapping[str, Any] | None = None,
     consent: bool = True,
-) -> str:
-    """Save one participant's input once: the same idempotency key never makes a second row."""
+) -> dict[str, Any]:
+    """A checked submission record made on this device, not yet saved."""
     device = this_device_id()
-    submission_id = submission_id_for(idempotency_key)
     record: dict[str, Any] = {
-        "uuid": submission_id,
+        "uuid": submission_id_for(idempotency_key),
         "consultation": consultation_id,
         "device": device,
         "created_at": utc_stamp(),
@@ -254,10 +263,32 @@ def add_submission(
         schema.check_submission(record)
     except schema.RecordInvalid as exc:
         raise RecordError(_l("The record is not valid: %(problem)s", problem=str(exc))) from None
+    return record
+
+
+def store_submission(record: Mapping[str, Any]) -> str:
+    """Save a record of :func:`new_submission` once: a second save of its id changes nothing."""
     with writing() as session:
-        if session.get(Submission, submission_id) is None:
+        if session.get(Submission, record["uuid"]) is None:
             session.add(Submission(**submission_row(record)))
-    return submission_id
+    return str(record["uuid"])
+
+
+def add_submission(
+    consultation_id: str,
+    answers: Mapping[str, Any],
+    language: str,
+    channel: str,
+    idempotency_key: str,
+    demographics: Mapping[str, Any] | None = None,
+    consent: bool = True,
+) -> str:
+    """Save one participant's input once: the same idempotency key never makes a second row."""
+    return store_submission(
+        new_submission(
+            consultation_id, answers, language, channel, idempotency_key, demographics, consent
+        )
+    )
 
 
 def submissions(consultation_id: str) -> Iterable[Submission]:
