@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,12 +43,6 @@ def page():
     return "<!doctype html><title>ok</title><p>ok</p>"
 waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), **WAITRESS_SETTINGS)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Client:
@@ -177,34 +169,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from tests.serving import Server, free_port, wait_for
     from tests.sync_world import meeting_laptop
 
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        folder_, code, question = meeting_laptop(root)
-        app_port, minimal_port = free_port(), free_port()
-        env = {**os.environ, "FIELDAPP_INSTANCE": str(folder_)}
-        servers = [
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "run.py"), "--port", str(app_port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
-            subprocess.Popen(
-                [sys.executable, "-c", MINIMAL, str(minimal_port), str(ROOT)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
-        ]
+        folder_, code, question = meeting_laptop(Path(folder))
+        app = Server(folder_)
+        minimal_port = free_port()
+        baseline = subprocess.Popen(
+            [sys.executable, "-c", MINIMAL, str(minimal_port), str(ROOT)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
-            for port in (app_port, minimal_port):
-                for _ in range(200):
-                    try:
-                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                        break
-                    except OSError:
-                        time.sleep(0.1)
+            app.start()
+            wait_for(f"http://127.0.0.1:{minimal_port}/", baseline)
+            app_port = app.port
 
             async def minimal(number: int, client: Client | None) -> Client | float:
                 return Client(minimal_port) if client is None else await client.request("GET", "/")
@@ -245,9 +225,9 @@ def main() -> None:
                     "p99_under_1s": sent["p99_ms"] < 1000 and page["p99_ms"] < 1000,
                 }
         finally:
-            for server in servers:
-                server.terminate()
-                server.wait(timeout=10)
+            app.stop()
+            baseline.terminate()
+            baseline.wait(timeout=10)
     results["note"] = (
         "submit rps counts submissions; each needs 4 more requests (start, consent, answer) "
         "that are not timed"

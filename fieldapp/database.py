@@ -19,9 +19,11 @@ On PostgreSQL none of the SQLite settings apply and ``writing`` is an ordinary t
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
@@ -43,15 +45,45 @@ SQLITE_PRAGMAS: dict[str, str | int] = {
     "cache_size": -32768,
 }
 
-# One lock per database file, shared by every app of the process that writes to it (the
-# facilitator's pages and the participant listener are two apps on one database).
-_sqlite_writers: dict[str, threading.Lock] = {}
-_sqlite_writers_guard = threading.Lock()
-
-# How many committed units of work changed records or intake, per database: in-process caches of
-# what participants read compare it with the value they were filled at.
-_content_generations: dict[str, int] = {}
 _CONTENT_CHANGED = "fieldapp_content_changed"
+
+
+@dataclass
+class _Shared:
+    """What every app of this process on one database shares (the facilitator's pages and the
+    participant listener are two apps on one database file)."""
+
+    key: str  # the database URL: names per-database caches elsewhere
+    writers: threading.Lock | None  # SQLite only: writers queue here before asking SQLite
+    # Committed units of work that changed records or intake: in-process caches of what
+    # participants read compare it with the value they were filled at.
+    generation: int = 0
+    counting: threading.Lock = field(default_factory=threading.Lock)
+
+
+_shared_by_key: dict[str, _Shared] = {}
+_shared_by_engine: weakref.WeakKeyDictionary[Engine, _Shared] = weakref.WeakKeyDictionary()
+_shared_guard = threading.Lock()
+
+
+def _shared(engine: Engine) -> _Shared:
+    """The shared state of ``engine``'s database (worked out once per engine)."""
+    state = _shared_by_engine.get(engine)
+    if state is None:
+        with _shared_guard:
+            key = str(engine.url)
+            state = _shared_by_key.get(key)
+            if state is None:
+                writers = threading.Lock() if engine.dialect.name == "sqlite" else None
+                state = _shared_by_key[key] = _Shared(key, writers)
+            _shared_by_engine[engine] = state
+    return state
+
+
+def database_key() -> str:
+    """The current app's database, as a key for caches kept per database in this process."""
+    return _shared(db.engine).key
+
 
 _write_intent: ContextVar[bool] = ContextVar("fieldapp_write_intent", default=False)
 
@@ -116,7 +148,8 @@ def writing() -> Iterator[Session]:
     if session.new or session.dirty or session.deleted:
         raise WriteOutsideTransaction("changes were made to the session outside writing()")
     session.rollback()
-    queue = _writer_lock(db.engine)
+    shared = _shared(db.engine)
+    queue = shared.writers
     # After the busy timeout, go on and let SQLite's own timeout decide (never wait forever).
     queued = queue.acquire(timeout=BUSY_TIMEOUT_MS / 1000) if queue is not None else False
     token = _write_intent.set(True)
@@ -124,8 +157,8 @@ def writing() -> Iterator[Session]:
         yield session
         session.commit()
         if session.info.pop(_CONTENT_CHANGED, False):
-            key = str(db.engine.url)
-            _content_generations[key] = _content_generations.get(key, 0) + 1
+            with shared.counting:  # PostgreSQL writers do not queue: count under a lock
+                shared.generation += 1
     except BaseException:
         session.info.pop(_CONTENT_CHANGED, None)
         session.rollback()
@@ -146,16 +179,4 @@ def content_changed() -> None:
 
 def content_generation() -> int:
     """The number of committed changes to records or intake of this process's database."""
-    return _content_generations.get(str(db.engine.url), 0)
-
-
-def _writer_lock(engine: Engine) -> threading.Lock | None:
-    """The in-process queue of writers to ``engine``'s SQLite file (None for other databases)."""
-    if engine.dialect.name != "sqlite":
-        return None
-    key = str(engine.url)
-    lock = _sqlite_writers.get(key)
-    if lock is None:
-        with _sqlite_writers_guard:
-            lock = _sqlite_writers.setdefault(key, threading.Lock())
-    return lock
+    return _shared(db.engine).generation

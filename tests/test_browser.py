@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from .conftest import PASSWORD
-from .test_cli import free_port, wait_for
+from .serving import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -44,22 +42,8 @@ if CHROMIUM is None and not os.environ.get("CI"):
 @pytest.fixture
 def server(tmp_path) -> Iterator[str]:
     """fieldapp serving a brand-new installation on a free loopback port."""
-    port = free_port()
-    env = {**os.environ, "FIELDAPP_INSTANCE": str(tmp_path / "instance")}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/login", process)
+    with serving(tmp_path / "instance") as url:
         yield url
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
 
 
 @contextmanager

@@ -7,11 +7,8 @@ Screenshots of each screen in each language go to ``test-artifacts/``; axe-core 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,12 +19,11 @@ from fieldapp.models import DeviceRole, Role
 from fieldapp.services import workspace
 
 from .conftest import PASSWORD, add_user
+from .serving import serving
 from .sync_world import Installation, opened
 from .test_browser import ARTIFACTS, chromium_page, pytestmark  # noqa: F401
 from .test_browser_workspace import serious_accessibility_problems
-from .test_cli import free_port, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 ANSWERS = {
     "ar": "نريد مدرسة للبنات",
     "ckb": "ڕێگای گوندەکە چاک بکەنەوە",
@@ -81,21 +77,8 @@ def served(tmp_path) -> Iterator[tuple[str, str, Path]]:
                 "text": {"ar": "ماذا تقترح؟", "ckb": "پێشنیارت چییە؟", "ku": "Pêşniyara we çi ye?"},
             },
         )
-    port = free_port()
-    env = {**os.environ, "FIELDAPP_INSTANCE": str(laptop.folder)}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/login", process)
+    with serving(laptop.folder) as url:
         yield url, record_id, laptop.folder
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
 
 
 @pytest.fixture

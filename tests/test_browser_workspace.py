@@ -6,10 +6,7 @@ MPL-2.0) checks each page for serious or critical accessibility problems.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,9 +17,9 @@ from fieldapp.models import DeviceRole, Role
 from fieldapp.services import records, workspace
 
 from .conftest import PASSWORD, add_user
+from .serving import serving
 from .sync_world import Installation, opened
 from .test_browser import ARTIFACTS, chromium_page, pytestmark  # noqa: F401
-from .test_cli import free_port, wait_for
 from .test_workspace import district_code
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,22 +71,8 @@ def meeting_laptop(tmp_path) -> Iterator[tuple[str, Path]]:
             source, {"ckb": "قاڵبی لیژنەی ئاشتی", "en": "LPC template"}, "ckb"
         )
         records.delete(source, records.current(source).winner_rev)
-    port = free_port()
-    env = {**os.environ, "FIELDAPP_INSTANCE": str(laptop.folder)}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/login", process)
+    with serving(laptop.folder) as url:
         yield url, laptop.folder
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from fieldapp.extensions import db
 from fieldapp.models import User
 
 from .conftest import PASSWORD, translated
+from .serving import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,25 +167,6 @@ def test_bad_secret_keys_are_refused(tmp_path, content, mode):
     assert result.exit_code == 2
     assert "secret key" in result.output
     assert "Traceback" not in result.output
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read() if process.stdout else "exited")
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 -- loopback test server
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
 
 
 def local_addresses() -> list[str]:

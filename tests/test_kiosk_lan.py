@@ -34,7 +34,7 @@ def office(tmp_path):
     }
     with opened(folder, **config) as app:
         add_user(app, "amira", Role.COORDINATOR)
-        record_id = intake.consultation_for(code).id
+        record_id = intake.meeting_for(code).consultation.id
         facilitator = app.test_client()
         login(facilitator)
         facilitator.post(f"/consultations/{record_id}/intake/phones")

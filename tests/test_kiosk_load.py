@@ -6,11 +6,7 @@ The server is fieldapp as a facilitator starts it (run.py, waitress) on loopback
 from __future__ import annotations
 
 import http.client
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,46 +15,14 @@ from pathlib import Path
 import pytest
 
 from .participants import Phone, give_input
+from .serving import Server
 from .sync_world import meeting_laptop
-from .test_cli import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def laptop(tmp_path) -> tuple[Path, str, str]:
     """A field laptop with an open consultation of one question."""
     return meeting_laptop(tmp_path)
-
-
-class Server:
-    """fieldapp started like a facilitator starts it; can be killed like a power cut."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "FIELDAPP_INSTANCE": str(self.folder)}
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        wait_for(self.url + "/static/css/app.css", self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
 
 def stored_answers(folder: Path, question: str) -> list[str]:

@@ -851,9 +851,11 @@ def kiosk_unlock() -> str | Redirect | tuple[str, int]:
             status = 401
         else:
             session.pop(sessions.KIOSK_LOCK_KEY, None)
-            item = intake.consultation_for(code)
+            meeting = intake.meeting_for(code)
             flash(_("Kiosk mode has ended."), "success")
-            if item is None:
+            if meeting is None:
                 return redirect(url_for("main.home"))
-            return redirect(url_for("consultations.consultation_view", record_id=item.id))
+            return redirect(
+                url_for("consultations.consultation_view", record_id=meeting.consultation.id)
+            )
     return render_template("consultations/kiosk_unlock.html", form=form, code=code), status

@@ -108,7 +108,8 @@ def _idle() -> timedelta:
     return timedelta(seconds=current_app.config.get("KIOSK_IDLE_SECONDS", 300))
 
 
-def _draft(code: str, item: workspace.Item) -> intake.Draft | None:
+def _draft(item: workspace.Item) -> intake.Draft | None:
+    """The participant's unfinished answers for this meeting (None: start again)."""
     return intake.load(request.cookies.get(COOKIE), item.id, _idle())
 
 
@@ -157,7 +158,7 @@ def consent(code: str) -> str | Response:
     """The facilitator's consent text; declining ends politely and records nothing."""
     meeting = _meeting(code)
     item = meeting.consultation
-    draft = _draft(code, item)
+    draft = _draft(item)
     if draft is None:
         return _restart(code)
     if request.method == "POST" and ActionForm().validate_on_submit():
@@ -187,7 +188,7 @@ def question(code: str, number: int) -> str | Response:
     """One question per screen; back and forward within the participant's own answers."""
     meeting = _meeting(code)
     item = meeting.consultation
-    draft = _draft(code, item)
+    draft = _draft(item)
     if draft is None or not draft.consented:
         return _restart(code)
     questions = meeting.questions
@@ -236,7 +237,7 @@ def switch_language(code: str) -> Response:
     """Change language mid-way; the answers already given stay."""
     meeting = _meeting(code)
     item = meeting.consultation
-    draft = _draft(code, item)
+    draft = _draft(item)
     language = request.form.get("language", "")
     if draft is None:
         return _restart(code)
@@ -252,7 +253,7 @@ def about(code: str) -> str | Response:
     """Optional questions about the participant, each with 'prefer not to say'."""
     meeting = _meeting(code)
     item = meeting.consultation
-    draft = _draft(code, item)
+    draft = _draft(item)
     if draft is None or not draft.consented:
         return _restart(code)
     groups = [g["id"] for g in item.body.get("groups", [])]
@@ -280,7 +281,7 @@ def review(code: str) -> str | Response:
     meeting = _meeting(code)
     item = meeting.consultation
     token = request.cookies.get(COOKIE)
-    draft = _draft(code, item)
+    draft = _draft(item)
     if draft is None:
         if request.method == "POST" and intake.already_submitted(token, item.id):
             response = redirect(url_for("kiosk.thanks", code=code))  # a retry: same receipt

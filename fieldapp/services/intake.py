@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy import update as sa_update
 
-from ..database import content_changed, content_generation, writing
+from ..database import content_changed, content_generation, database_key, writing
 from ..extensions import db
 from ..models import IntakeSession, ParticipantDraft, RecordHead, Submission
 from ..models.types import utcnow
@@ -106,12 +106,6 @@ _OPEN_CONSULTATION = (
 )
 
 
-def consultation_for(code: str) -> workspace.Item | None:
-    """The consultation behind an open join code (codes are case-insensitive)."""
-    meeting = meeting_for(code)
-    return meeting.consultation if meeting is not None else None
-
-
 @dataclass(frozen=True)
 class Meeting:
     """What every participant of an open consultation reads: the consultation and its questions.
@@ -119,7 +113,6 @@ class Meeting:
     Shared between requests (see :func:`meeting_for`): treat it as read-only.
     """
 
-    code: str
     consultation: workspace.Item
     questions: tuple[workspace.Item, ...]
 
@@ -133,9 +126,9 @@ _meetings: dict[tuple[str, str], tuple[int, float, Meeting | None]] = {}
 
 
 def meeting_for(code: str) -> Meeting | None:
-    """The open consultation behind a join code with its questions, or None."""
+    """The open consultation behind a join code (case-insensitive) with its questions, or None."""
     normalised = code.strip().upper()[:16]
-    key = (str(db.engine.url), normalised)
+    key = (database_key(), normalised)
     generation, now = content_generation(), time.monotonic()
     cached = _meetings.get(key)
     if cached is not None and cached[0] == generation and now - cached[1] < MEETING_CACHE_SECONDS:
@@ -145,7 +138,7 @@ def meeting_for(code: str) -> Meeting | None:
     if row is not None:
         record_id, rev, kind, body, conflicts = row
         consultation = workspace.Item(record_id, rev, kind, json.loads(body), conflicts)
-        meeting = Meeting(normalised, consultation, tuple(workspace.questions_of(record_id)))
+        meeting = Meeting(consultation, tuple(workspace.questions_of(record_id)))
     if meeting is not None or len(_meetings) < 1000:  # unknown codes are not worth much room
         _meetings[key] = (generation, now, meeting)
     return meeting

@@ -16,7 +16,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from ..database import content_changed, writing
+from ..database import content_changed, database_key, writing
 from ..extensions import db
 from ..models import RecordHead, RecordVersion, Submission
 from .errors import FieldappError
@@ -60,7 +60,7 @@ _device_ids: dict[str, str] = {}
 
 def this_device_id() -> str:
     """The device id of this installation; records cannot be made before it has one."""
-    key = str(db.engine.url)
+    key = database_key()
     known = _device_ids.get(key)
     if known is not None:
         return known
