@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, current_app, send_from_directory
 
 from . import config as cfg
 
@@ -46,7 +46,8 @@ def create_app(
 
     Settings are applied in order: defaults, ``instance/config.py``, ``FIELDAPP_*`` environment
     variables, then ``test_config``. Raises :class:`fieldapp.config.InstanceError` with a
-    message a person can act on when the instance folder is unusable.
+    message a person can act on when the instance folder is unusable, or the database URL is
+    unreadable or needs a driver that is not installed.
 
     With ``participant_only`` the app has the participant pages and static files and nothing
     else: it is what phones reach on the laptop's Wi-Fi, where every facilitator route is 404.
@@ -68,7 +69,12 @@ def create_app(
     if participant_only:
         app.config.update(cfg.PARTICIPANT_SETTINGS)
         app.config.update(test_config or {})
+    uri = cfg.normalise_database_uri(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
 
+    from .database import check_database_url
+
+    check_database_url(uri)  # a bad URL or missing driver: a message, not a traceback
     _init_extensions(app)
     return app
 
@@ -113,3 +119,10 @@ def _init_extensions(app: Flask) -> None:
         app.register_blueprint(sync_bp)
         app.register_blueprint(consultations_bp)
     app.register_blueprint(kiosk_bp)
+    # Browsers that ignore the page's <link rel="icon"> ask for /favicon.ico: answer, not 404.
+    app.add_url_rule("/favicon.ico", "favicon", _favicon)
+
+
+def _favicon() -> Response:
+    """The app's icon at the address browsers ask for by default (cached like static files)."""
+    return send_from_directory(Path(current_app.static_folder or ""), "favicon.ico", max_age=86400)

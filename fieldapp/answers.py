@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,21 @@ from werkzeug.datastructures import MultiDict
 from . import textnorm
 from .services import workspace
 from .services.sync import schema
+
+# A rank as typed: a few digits (already made ASCII), nothing else.
+_RANK = re.compile(r"[0-9]{1,3}", re.ASCII)
+
+
+def read_rank(text: str) -> int | None:
+    """A rank typed in any digits (٢, ۲ and 2 are all 2), or None when it is not one.
+
+    Invisible marks that Arabic and Kurdish keyboards may add (RLM, ZWNJ) are ignored; zero,
+    signs, fractions and look-alikes such as ² are not ranks.
+    """
+    raw = textnorm.ascii_digits(textnorm.storage_form(text))
+    if not _RANK.fullmatch(raw):
+        return None
+    return int(raw) or None
 
 
 def read_answer(form: MultiDict[str, str], question: workspace.Item) -> Any:
@@ -32,11 +48,13 @@ def read_answer(form: MultiDict[str, str], question: workspace.Item) -> Any:
     if kind == "multiple_choice":
         return [o for o in options if o in form.getlist(key)] or None
     if kind == "ranking":
+        # Stored as the option ids in rank order, first choice first; ranks left empty are
+        # left out (a partial ranking), equal ranks keep the sheet's order.
         ranks = {}
         for option in options:
-            raw = textnorm.ascii_digits(form.get(f"{key}_{option}", "").strip())
-            if raw.isdigit():
-                ranks[option] = int(raw)
+            rank = read_rank(form.get(f"{key}_{option}", ""))
+            if rank is not None:
+                ranks[option] = rank
         return [o for o, _rank in sorted(ranks.items(), key=lambda kv: kv[1])] or None
     return None
 

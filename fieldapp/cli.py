@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Callable, Mapping
@@ -20,9 +21,10 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, routes_command, shell_command
 from flask_babel import force_locale
+from flask_migrate.cli import db as migrations_group
 
 from . import create_app
-from .config import N_, InstanceError
+from .config import N_, NO_INSTALLATION, InstanceError, holds_installation
 from .i18n import BY_CODE, cli_translations
 
 DEFAULT_PORT = 5000
@@ -54,10 +56,50 @@ def cli_language() -> str | None:
     return None
 
 
+# What a hostile file or device name could use to take over the coordinator's terminal: C0
+# controls (ESC starts escape sequences; newline and tab are kept in our own text), DEL, C1
+# controls (0x9b is a one-byte CSI on some terminals), and the bidi embeddings, overrides and
+# isolates, which reorder how a line reads ("Trojan source"). The marks LRM, RLM and ALM are
+# kept: they change no order of letters, only where neutral characters such as digits and
+# punctuation sit, and Arabic and Kurdish names need them to read correctly.
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[{_CONTROLS}]")
+_UNSAFE_IN_VALUE = re.compile(f"[\\n\\t{_CONTROLS}]")
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    """A control character made visible and harmless, as in a Python string: ``\\x1b``."""
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character that could act on a terminal made visible."""
+    return _UNSAFE.sub(_shown, text)
+
+
+def one_line(value: Any) -> Any:
+    """A value for a placeholder: strings lose their line breaks and tabs as well (a file
+    name with a line break could otherwise print a line of its own, such as a false
+    "merged"). Other values are returned as they are."""
+    return _UNSAFE_IN_VALUE.sub(_shown, value) if isinstance(value, str) else value
+
+
+def single_lines(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Placeholder values for a message, each on one line (see :func:`one_line`)."""
+    return {name: one_line(value) for name, value in params.items()}
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Print a line to the terminal; every line the command prints goes through here."""
+    click.echo(terminal_safe(text), err=err)
+
+
 def say(msgid: str, err: bool = False, **params: Any) -> None:
     """Print a translated message with its placeholders filled in."""
     text = cli_translations(cli_language()).gettext(msgid)
-    click.echo(text % params if params else text, err=err)
+    echo(text % single_lines(params) if params else text, err=err)
 
 
 ROLE_NAMES = {"field": N_("field laptop"), "headoffice": N_("head office")}
@@ -83,10 +125,31 @@ def translate_lazy(app: Flask, message: Any) -> str:
 
 def _load_app() -> Flask:
     """Create the app for the chosen instance folder (used by Flask's own commands)."""
+    path = instance_path()
+    if not holds_installation(path):
+        fail(NO_INSTALLATION, {"path": str(path)})
     try:
-        return create_app(instance_path=instance_path())
+        return create_app(instance_path=path)
     except InstanceError as exc:
         fail(exc.message, exc.params)
+
+
+def open_installation(path: Path, initialise: bool = False, create: bool = False) -> Flask:
+    """Open the installation for this command; its database connections close with it."""
+    from .startup import open_instance
+
+    app = open_instance(path, initialise=initialise, create=create)
+    click.get_current_context().call_on_close(lambda: _close_database(app))
+    return app
+
+
+def _close_database(app: Flask) -> None:
+    """Close the pooled connections of ``app`` (a server would otherwise see them linger)."""
+    from .extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def reports_instance_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -102,7 +165,55 @@ def reports_instance_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-cli = FlaskGroup(
+class FieldappGroup(FlaskGroup):
+    """Flask's command group without Flask's own options (``--app``, ``--env-file``,
+    ``--debug``, ``--version``): they mean nothing for fieldapp. A database that cannot be
+    reached in any command, Flask-Migrate's included, is a message and exit code 2."""
+
+    FLASK_OPTIONS = frozenset({"env_file", "app", "debug", "version"})
+
+    def __init__(self, **extra: Any) -> None:
+        """Build the group, then drop Flask's options from it."""
+        super().__init__(add_version_option=False, **extra)
+        self.params = [p for p in self.params if p.name not in self.FLASK_OPTIONS]
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse like a plain click group (Flask's version pre-loads ``--app``)."""
+        return click.Group.parse_args(self, ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Our commands and installed plugins'; the app is not loaded to find them (Flask
+        does), so ``--help`` works where no installation is."""
+        self._load_plugin_commands()
+        return click.Group.get_command(self, ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The names of our commands and installed plugins' commands."""
+        self._load_plugin_commands()
+        return click.Group.list_commands(self, ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; an unreachable database becomes a message naming it."""
+        from .database import connection_errors, database_unreachable
+
+        try:
+            return super().invoke(ctx)
+        except InstanceError as exc:
+            fail(exc.message, exc.params)
+        except connection_errors() as exc:
+            from .config import environment_overrides, read_instance_config, sqlite_uri
+
+            path = instance_path()
+            try:
+                settings = {**read_instance_config(path), **environment_overrides(os.environ)}
+            except InstanceError:
+                settings = {}
+            uri = settings.get("SQLALCHEMY_DATABASE_URI") or sqlite_uri(path)
+            error = database_unreachable(str(uri), exc)
+            fail(error.message, error.params)
+
+
+cli = FieldappGroup(
     name="fieldapp",
     help=__doc__,
     create_app=lambda *_: _load_app(),
@@ -125,6 +236,7 @@ cli = FlaskGroup(
 )
 cli.add_command(shell_command)
 cli.add_command(routes_command)
+cli.add_command(migrations_group)  # Flask-Migrate's ``db``, found without loading the app
 
 
 @cli.command("init", with_appcontext=False)
@@ -147,10 +259,9 @@ def init_command(role: str | None, name: str | None, headoffice_keys: tuple[Path
     from .models import DeviceRole
     from .services.errors import FieldappError
     from .services.sync import keys
-    from .startup import open_instance
 
     path = instance_path()
-    app = open_instance(path, initialise=True)
+    app = open_installation(path, initialise=True, create=True)
     say(N_("The installation in %(path)s is ready."), path=str(path))
     if role is None:
         return
@@ -182,9 +293,8 @@ def keys_public_command(output: Path) -> None:
     """Write the public key file that head office (or a laptop) registers."""
     from .services.errors import FieldappError
     from .services.sync import keys
-    from .startup import open_instance
 
-    app = open_instance(instance_path())
+    app = open_installation(instance_path())
     with app.app_context():
         try:
             info = keys.write_public_key(output)
@@ -205,9 +315,8 @@ def devices_add_command(files: tuple[Path, ...]) -> None:
     """Register laptops (or a backup head-office key) from their public key files."""
     from .services.errors import FieldappError
     from .services.sync import keys
-    from .startup import open_instance
 
-    app = open_instance(instance_path())
+    app = open_installation(instance_path())
     with app.app_context():
         for file in files:
             try:
@@ -232,16 +341,16 @@ def devices_add_command(files: tuple[Path, ...]) -> None:
 def devices_list_command() -> None:
     """List this installation and the devices registered with it."""
     from .services.sync import keys
-    from .startup import open_instance
 
-    app = open_instance(instance_path())
+    app = open_installation(instance_path())
     with app.app_context():
         for device in keys.list_devices():
             marks = ["self"] if device.is_self else []
             if device.revoked:
                 marks.append("revoked")
             suffix = f" [{', '.join(marks)}]" if marks else ""
-            click.echo(f"{device.device_id}  {device.role.value:<10}  {device.name}{suffix}")
+            name = one_line(device.name)
+            echo(f"{device.device_id}  {device.role.value:<10}  {name}{suffix}")
 
 
 @cli.command("serve", with_appcontext=False)
@@ -274,11 +383,10 @@ def serve(path: Path, port: int) -> None:
     import waitress
 
     from .lan import WAITRESS_SETTINGS
-    from .startup import open_instance
 
     if not port_is_free(port):
         fail(PORT_IN_USE, {"port": port})
-    app = open_instance(path)
+    app = open_installation(path, create=True)  # run.py's first start makes the installation
     try:
         server = waitress.create_server(
             app,
@@ -322,9 +430,8 @@ def create_user_command(username: str, role: str, display_name: str, password_st
     from .auth.sessions import password_policy
     from .models import Role
     from .services import accounts
-    from .startup import open_instance
 
-    app = open_instance(instance_path())
+    app = open_installation(instance_path())
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -343,12 +450,17 @@ def create_user_command(username: str, role: str, display_name: str, password_st
 
 
 def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
-    """Print one JSON object (``--json``) or human-readable lines."""
+    """Print one JSON object (``--json``) or human-readable lines.
+
+    JSON escapes C0 controls itself; C1 and bidi controls are escaped here too (``\\u009b``),
+    which leaves the same data for a program and nothing that acts on a terminal.
+    """
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, sort_keys=True))
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
     else:
         for line in lines:
-            click.echo(line)
+            echo(line)
 
 
 @cli.command("export", with_appcontext=False)
@@ -359,10 +471,9 @@ def export_command(output: Path | None, as_json: bool) -> None:
     """Write one encrypted bundle with everything this installation holds."""
     from .services.errors import FieldappError
     from .services.sync.export import export_bundle
-    from .startup import open_instance
 
     path = instance_path()
-    app = open_instance(path)
+    app = open_installation(path)
     with app.app_context():
         try:
             result = export_bundle(path, output)
@@ -374,7 +485,7 @@ def export_command(output: Path | None, as_json: bool) -> None:
         as_json,
         [
             text.gettext(N_("Export %(seq)s written and checked: %(path)s"))
-            % {"seq": result.export_seq, "path": result.path},
+            % single_lines({"seq": result.export_seq, "path": result.path}),
             text.gettext(N_("It is safe to carry. Records: %(counts)s"))
             % {"counts": ", ".join(f"{k} {v}" for k, v in result.counts.items())},
         ],
@@ -388,11 +499,11 @@ def export_command(output: Path | None, as_json: bool) -> None:
 def merge_command(files: tuple[Path, ...], as_json: bool) -> None:
     """Merge bundles from laptops (or another office); each file on its own."""
     from .services.errors import FieldappError
+    from .services.sync.history import format_ranges
     from .services.sync.merge import merge_files
-    from .startup import open_instance
 
     path = instance_path()
-    app = open_instance(path)
+    app = open_installation(path)
     with app.app_context():
         try:
             summaries = merge_files(files, path, translate=lambda m: translate_lazy(app, m))
@@ -409,25 +520,39 @@ def merge_command(files: tuple[Path, ...], as_json: bool) -> None:
                         "updated, %(unchanged)s unchanged, %(conflicts)s with conflicts."
                     )
                 )
-                % {
-                    "file": summary.file,
-                    "device": summary.device_name,
-                    "seq": summary.export_seq,
-                    "new": summary.new,
-                    "updated": summary.updated,
-                    "unchanged": summary.unchanged,
-                    "conflicts": summary.conflicts,
-                }
+                % single_lines(
+                    {
+                        "file": summary.file,
+                        "device": summary.device_name,
+                        "seq": summary.export_seq,
+                        "new": summary.new,
+                        "updated": summary.updated,
+                        "unchanged": summary.unchanged,
+                        "conflicts": summary.conflicts,
+                    }
+                )
             )
+            if summary.export_reused:
+                lines.append(
+                    text.gettext(
+                        N_(
+                            "WARNING: export %(seq)s of %(device)s was merged before with "
+                            "other content: the laptop numbered two different exports alike "
+                            "(restored from a backup?). Nothing was counted twice; check the "
+                            "laptop."
+                        )
+                    )
+                    % {"seq": summary.export_seq, "device": summary.device_name}
+                )
             if summary.missing_exports:
                 lines.append(
                     text.gettext(N_("Exports not merged yet from this device: %(numbers)s"))
-                    % {"numbers": ", ".join(map(str, summary.missing_exports))}
+                    % {"numbers": format_ranges(summary.missing_exports)}
                 )
         else:
             lines.append(
                 text.gettext(N_("%(file)s: refused. %(reason)s"))
-                % {"file": summary.file, "reason": summary.error}
+                % single_lines({"file": summary.file, "reason": summary.error})
             )
     _emit({"files": [s.as_dict() for s in summaries]}, as_json, lines)
     if not all(s.ok for s in summaries):
@@ -440,9 +565,8 @@ def merge_command(files: tuple[Path, ...], as_json: bool) -> None:
 def stats_command(as_json: bool) -> None:
     """Counts of what this installation holds, and its digest."""
     from .services.sync.stats import stats
-    from .startup import open_instance
 
-    app = open_instance(instance_path())
+    app = open_installation(instance_path())
     with app.app_context():
         result = stats()
     lines = [f"{name}: {number}" for name, number in result["counts"].items()]
@@ -458,12 +582,11 @@ def demo_data_command(consultations: int, submissions: int, seed: int) -> None:
     """Fill this installation with realistic multilingual demo records."""
     from .services import demo
     from .services.errors import FieldappError
-    from .startup import open_instance
 
-    app = open_instance(instance_path())
+    app = open_installation(instance_path())
     with app.app_context():
         try:
             made = demo.fill(consultations, submissions, seed)
         except FieldappError as exc:
             fail(translate_lazy(app, exc.message), exit_code=1)
-    click.echo(", ".join(f"{name} {number}" for name, number in made.items()))
+    echo(", ".join(f"{name} {number}" for name, number in made.items()))

@@ -93,6 +93,8 @@ class Defaults:
     # on its network, found when a facilitator opens intake) and port of their listener.
     LAN_ADDRESS: str | None = None
     LAN_PORT = 8080
+    # A participant's device left this long untouched forgets unsent answers (kiosk and phones).
+    KIOSK_IDLE_SECONDS = 300
 
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "Asia/Baghdad"
@@ -183,6 +185,24 @@ def read_instance_config(instance_path: Path) -> dict[str, Any]:
     return {k: v for k, v in namespace.items() if k.isupper()}
 
 
+# PostgreSQL URLs without a driver mean psycopg 3 (the ``postgres`` extra), whichever driver
+# the installed SQLAlchemy would pick by default (2.0 picks psycopg2, 2.1 psycopg).
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
+
+
+def normalise_database_uri(uri: Any) -> Any:
+    """Return ``uri`` with ``postgresql://`` (or ``postgres://``) naming psycopg 3 explicitly.
+
+    Other URLs, and URLs that name their driver, are returned unchanged.
+    """
+    if isinstance(uri, str):
+        for scheme in _POSTGRES_SCHEMES:
+            if uri.startswith(scheme):
+                return POSTGRES_DRIVER_SCHEME + uri[len(scheme) :]
+    return uri
+
+
 def environment_overrides(environ: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
     """Settings from ``FIELDAPP_*`` environment variables (``FIELDAPP_DATABASE_URL`` included)."""
     overrides: dict[str, Any] = {}
@@ -196,6 +216,20 @@ def environment_overrides(environ: os._Environ[str] | dict[str, str]) -> dict[st
         if value:
             overrides[name] = int(value)
     return overrides
+
+
+NO_INSTALLATION = N_(
+    "%(path)s holds no fieldapp installation. Check --instance (or "
+    "FIELDAPP_INSTANCE), or create one there with “fieldapp init”."
+)
+
+
+def holds_installation(instance_path: Path) -> bool:
+    """True when ``instance_path`` holds an installation: its secret key or its SQLite database.
+
+    (A head office on PostgreSQL has no database file, but it has its secret key.)
+    """
+    return (instance_path / SECRET_KEY_FILE).exists() or (instance_path / DATABASE_FILE).exists()
 
 
 def prepare_instance(instance_path: Path) -> bool:

@@ -26,10 +26,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from .config import N_, InstanceError
 from .extensions import db
 
 BUSY_TIMEOUT_MS = 10_000
@@ -180,3 +181,53 @@ def content_changed() -> None:
 def content_generation() -> int:
     """The number of committed changes to records or intake of this process's database."""
     return _shared(db.engine).generation
+
+
+def describe_database(uri: str) -> str:
+    """The database a URL names, as it may be shown: the password replaced by ``***``."""
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "?"  # an unparsable URL may hold a password anywhere: show none of it
+
+
+def check_database_url(uri: str) -> None:
+    """Refuse, before any engine is made, a database URL that is unreadable or whose driver
+    is not installed (InstanceError naming the database without its password)."""
+    shown = describe_database(uri)
+    try:
+        dialect = make_url(uri).get_dialect()
+    except (exc.ArgumentError, exc.NoSuchModuleError) as error:
+        raise InstanceError(
+            N_("The database address %(database)s is not valid: %(error)s"),
+            database=shown,
+            error=str(error).splitlines()[0] if str(error) else type(error).__name__,
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        raise InstanceError(
+            N_(
+                "The database %(database)s needs the Python module %(module)s, which is not "
+                'installed. For PostgreSQL install fieldapp with: pip install -e ".[postgres]"'
+            ),
+            database=shown,
+            module=error.name or str(error),
+        ) from None
+
+
+def connection_errors() -> tuple[type[Exception], ...]:
+    """The errors a database raises when it cannot be reached or opened."""
+    return (exc.OperationalError, exc.InterfaceError)
+
+
+def database_unreachable(uri: str, error: Exception) -> InstanceError:
+    """A readable error for a database that could not be reached (server down, no such
+    database, refused login, unwritable file), naming it without its password."""
+    reason = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(reason).splitlines() if line.strip()]
+    return InstanceError(
+        N_("The database %(database)s cannot be opened: %(error)s"),
+        database=describe_database(uri),
+        error=lines[0] if lines else type(reason).__name__,
+    )

@@ -7,17 +7,19 @@ Latin script is ``ku`` (never ``kmr``, which Babel silently maps elsewhere).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from babel import Locale
 from babel.core import get_locale_identifier
+from babel.lists import format_list
 from babel.support import NullTranslations, Translations
 from flask import Flask, abort, current_app, g, has_request_context, request
 from flask_babel import get_locale, gettext, refresh
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
@@ -187,13 +189,92 @@ def multilingual(texts: Mapping[str, str] | None, original: str | None = None) -
     return span + Markup(' <small class="fallback">{}</small>').format(marker)
 
 
+class Isolated(Markup):
+    """Markup that already isolates its direction: :func:`list_of` takes it as it is."""
+
+
+def counted(label: object, number: object) -> Isolated:
+    """``label: number`` for a list of counts, laid out in the reader's direction.
+
+    The label is isolated (a language's own name may run the other way); the whole item keeps
+    the page's direction so the colon and the number stay on the label's reading side.
+    """
+    return Isolated('<span dir="{}"><bdi>{}</bdi>: {}</span>').format(
+        current_language().direction, label, number
+    )
+
+
+# Where CLDR 49 has no usable list patterns, the ones a native reader writes. Sorani (ckb) has
+# none at all (Babel falls back to root's Latin ", "), and Arabic's "unit" style lacks its
+# two-item pattern (Babel prints the second item twice). Keys follow CLDR: start, middle, end, 2.
+LIST_PATTERNS: dict[tuple[str, str], dict[str, str]] = {
+    ("ckb", "standard"): {
+        "start": "{0}، {1}",
+        "middle": "{0}، {1}",
+        "end": "{0} و {1}",
+        "2": "{0} و {1}",
+    },
+    ("ckb", "unit"): dict.fromkeys(("start", "middle", "end", "2"), "{0}، {1}"),
+    ("ar", "unit"): dict.fromkeys(("start", "middle", "end", "2"), "{0}، {1}"),
+}
+LIST_STYLES = ("standard", "unit")
+_MARK = re.compile(r"\x00([0-9]+)\x00")
+
+
+def _joined(parts: list[str], style: str, locale: Locale) -> str:
+    """``parts`` joined by the list patterns of ``locale`` (CLDR, or LIST_PATTERNS above)."""
+    patterns = LIST_PATTERNS.get((locale.language, style))
+    if patterns is None:
+        return format_list(parts, style=style, locale=locale)  # type: ignore[arg-type]
+    if len(parts) < 2:
+        return "".join(parts)
+    if len(parts) == 2:
+        return patterns["2"].format(*parts)
+    result = patterns["start"].format(parts[0], parts[1])  # as babel.lists.format_list does
+    for part in parts[2:-1]:
+        result = patterns["middle"].format(result, part)
+    return patterns["end"].format(result, parts[-1])
+
+
+def list_of(items: Iterable[object], style: str = "standard") -> Markup:
+    """A list as the reader's language writes one: ``ژن: 41، پیاو: 12``, ``Rê, Tenduristî û Kar``.
+
+    ``style`` is a CLDR list style: ``standard`` (with "and") or ``unit`` (commas only, for
+    counts). Each item is isolated in ``<bdi>``, so an item in another direction (a Sorani name
+    on an English page) keeps its own order. Items are escaped unless they are already
+    ``Markup``; the joining words come from CLDR and are escaped too.
+    """
+    if style not in LIST_STYLES:
+        raise ValueError(f"unknown list style {style!r}")
+    isolated = [
+        item if isinstance(item, Isolated) else Markup("<bdi>{}</bdi>").format(item)
+        for item in items
+    ]
+    # Join placeholders, then escape the joined text and put the items in: CLDR's words and
+    # punctuation never pass unescaped, and the items are never escaped twice.
+    marks = [f"\x00{number}\x00" for number in range(len(isolated))]
+    joined = str(escape(_joined(marks, style, current_language().babel_locale)))
+    built = _MARK.sub(lambda found: str(isolated[int(found[1])]), joined)  # one pass
+    return Markup(built)  # noqa: S704 -- built from escaped text and escaped items only
+
+
+def language_name(code: str) -> Isolated:
+    """A meeting language's own name (کوردی (سۆرانی), Kurdî), tagged and isolated for lists."""
+    language = BY_CODE[code]
+    return Isolated('<bdi lang="{}">{}</bdi>').format(language.tag, language.native_name)
+
+
 def init_app(app: Flask) -> None:
     """Validate catalogues, take explicit choices and expose language helpers to templates."""
     check_catalogues(app)
     app.before_request(take_explicit_language)
 
     # Globals, not a context processor: imported macros see globals but not the context.
-    app.jinja_env.globals.update(languages=LANGUAGES, by_code=BY_CODE, ml=multilingual)
+    app.jinja_env.globals.update(
+        languages=LANGUAGES, by_code=BY_CODE, ml=multilingual, counted=counted
+    )
+    app.jinja_env.filters["list_of"] = list_of
+    app.jinja_env.filters["language_name"] = language_name
 
     @app.context_processor
     def _language_context() -> dict[str, object]:

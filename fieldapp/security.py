@@ -46,7 +46,7 @@ def add_security_headers(response: Response) -> Response:
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
-    if request.endpoint != "static":
+    if request.endpoint not in ("static", "favicon"):
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"
     return response

@@ -8,16 +8,28 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from . import MIGRATIONS_DIR, create_app
-from .config import create_secret_key, prepare_instance
+from .config import (
+    NO_INSTALLATION,
+    InstanceError,
+    create_secret_key,
+    holds_installation,
+    prepare_instance,
+)
+from .database import connection_errors, database_unreachable
 
 
-def open_instance(instance_path: Path, initialise: bool = False) -> Flask:
+def open_instance(instance_path: Path, initialise: bool = False, create: bool = False) -> Flask:
     """Return a ready app for ``instance_path``, its database at the newest schema.
 
-    A new folder gets its settings file, secret key and database. With ``initialise`` a
-    missing secret key is also made for an existing installation (``fieldapp init``).
-    Raises :class:`fieldapp.config.InstanceError` when the folder cannot be used.
+    Only with ``create`` (``fieldapp init``, the first start of ``run.py``) does a folder that
+    holds no installation get its settings file, secret key and database; otherwise it is
+    refused before anything is written, so a mistyped ``--instance`` never makes an empty
+    installation. With ``initialise`` a missing secret key is also made for an existing
+    installation (``fieldapp init``). Raises :class:`fieldapp.config.InstanceError` when the
+    folder or its database cannot be used.
     """
+    if not (create or initialise) and not holds_installation(instance_path):
+        raise InstanceError(NO_INSTALLATION, path=str(instance_path))
     prepare_instance(instance_path)
     if initialise:
         create_secret_key(instance_path)
@@ -27,6 +39,13 @@ def open_instance(instance_path: Path, initialise: bool = False) -> Flask:
 
 
 def upgrade_database(app: Flask) -> None:
-    """Bring the database to the newest schema; a laptop upgraded in the field keeps its data."""
+    """Bring the database to the newest schema; a laptop upgraded in the field keeps its data.
+
+    A database that cannot be reached (server down, wrong address, no such database) raises
+    :class:`fieldapp.config.InstanceError` naming it, without its password.
+    """
     with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR)
+        try:
+            upgrade(directory=MIGRATIONS_DIR)
+        except connection_errors() as exc:
+            raise database_unreachable(app.config["SQLALCHEMY_DATABASE_URI"], exc) from None

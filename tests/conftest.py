@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 
 from fieldapp import create_app
@@ -19,7 +19,37 @@ from fieldapp.startup import upgrade_database
 # Cheap scrypt so tests stay fast; the production setting is checked in test_auth.py.
 FAST_HASH = "scrypt:1024:8:1"
 PASSWORD = "olive grove at dawn"
-UI_LANGUAGES = ["en", "ar", "ckb"]
+UI_LANGUAGES = ["en", "ar", "ckb", "ku"]
+
+# Marks on ``g``: an app context held open by a test for service calls, or one a request used.
+SERVICE_CONTEXT = "_fieldapp_tests_service_context"
+_REQUEST_SEEN = "_fieldapp_tests_request_seen"
+
+
+def _one_request_per_context(_sender: Flask, **_extra: object) -> None:
+    """Fail a request that would share its app context (and so ``g``) with other code.
+
+    Flask reuses an app context that is already pushed for the same app, and Flask-Login keeps
+    the signed-in user on ``g``: a second client would then be "signed in" without a cookie, and
+    every "not signed in" check after it would pass for the wrong reason.
+    """
+    if g.get(SERVICE_CONTEXT):
+        raise AssertionError(
+            "a request was made inside an app context held open for service calls; "
+            "make requests outside it (see tests/sync_world.py: site)"
+        )
+    if g.get(_REQUEST_SEEN):
+        raise AssertionError(
+            "two requests shared one app context: the signed-in user would leak from one "
+            "client to the next; push app contexts only around service calls"
+        )
+    setattr(g, _REQUEST_SEEN, True)
+
+
+def isolate_requests(app: Flask) -> Flask:
+    """Make every test-client request on ``app`` prove that it saw only its own cookies."""
+    request_started.connect(_one_request_per_context, app)
+    return app
 
 
 def make_app(instance: Path, **overrides: object) -> Flask:
@@ -30,7 +60,7 @@ def make_app(instance: Path, **overrides: object) -> Flask:
     config.update(overrides)
     app = create_app(config, instance_path=instance)
     upgrade_database(app)
-    return app
+    return isolate_requests(app)
 
 
 @pytest.fixture
@@ -137,3 +167,18 @@ def translated(lang: str, msgid: str, **params: object) -> str:
     if params:
         text = text % params
     return str(escape(text))
+
+
+def translated_plural(lang: str, singular: str, plural: str, num: int) -> str:
+    """Like :func:`translated` for a message with plural forms, ``%(num)s`` filled in."""
+    from babel.support import Translations
+    from markupsafe import escape
+
+    from fieldapp.i18n import BY_CODE, TRANSLATIONS_DIR
+
+    text = singular if num == 1 else plural
+    if lang != "en":
+        catalogue = Translations.load(str(TRANSLATIONS_DIR), [BY_CODE[lang].locale])
+        text = catalogue.ngettext(singular, plural, num)
+        assert text not in (singular, plural), f"{plural!r} is not translated into {lang}"
+    return str(escape(text % {"num": num}))

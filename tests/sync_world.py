@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 
 from fieldapp import create_app
 from fieldapp.database import writing
@@ -21,19 +21,38 @@ from fieldapp.services.sync.export import export_bundle
 from fieldapp.services.sync.merge import MergeSummary, merge_files
 from fieldapp.services.sync.stats import stats
 
-from .conftest import make_app
+from .conftest import SERVICE_CONTEXT, isolate_requests, make_app
+
+
+@contextlib.contextmanager
+def site(folder: Path, **config: Any) -> Iterator[Flask]:
+    """An app on an existing instance folder for test clients; engine closed after.
+
+    No app context is pushed: each request gets its own, as in production, so a client sees
+    only its own cookies. Wrap direct service calls in ``with app.app_context():``.
+    """
+    app = isolate_requests(create_app({"TESTING": True, **config}, instance_path=folder))
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @contextlib.contextmanager
 def opened(folder: Path, **config: Any) -> Iterator[Flask]:
-    """An app on an existing instance folder, inside its app context; engine closed after."""
-    app = create_app({"TESTING": True, **config}, instance_path=folder)
-    with app.app_context():
+    """An app on an existing instance folder, inside its app context, for service calls only.
+
+    Test-client requests inside it are refused (they would share ``g``, and with it the
+    signed-in user, with each other): use :func:`site` for pages.
+    """
+    with site(folder, **config) as app, app.app_context():
+        setattr(g, SERVICE_CONTEXT, True)
         try:
             yield app
         finally:
             db.session.remove()
-            db.engine.dispose()
 
 
 class Installation:

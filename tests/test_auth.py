@@ -38,10 +38,16 @@ def test_first_visit_creates_the_first_account_then_shows_home(client, app):
             "password": PASSWORD,
             "confirm": PASSWORD,
         },
+    )
+    # The account comes first, then what this installation is (laptop or head office).
+    assert response.headers["Location"].endswith("/setup/installation")
+    response = client.post(
+        "/setup/installation?role=headoffice",
+        data={"role": "headoffice", "name": "Erbil head office"},
         follow_redirects=True,
     )
     assert response.status_code == 200
-    assert "Welcome, Amira Saleh" in response.get_data(as_text=True)
+    assert "Welcome, Amira Saleh" in client.get("/").get_data(as_text=True)
     with app.app_context():
         user = db.session.execute(select(User)).scalar_one()
         assert user.role == Role.COORDINATOR

@@ -20,7 +20,7 @@ from fieldapp.config import InstanceError
 from fieldapp.extensions import db
 from fieldapp.models import User
 
-from .conftest import PASSWORD, translated
+from .conftest import PASSWORD, UI_LANGUAGES, translated
 from .serving import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,8 @@ def test_init_creates_a_private_instance(tmp_path):
 def test_two_installations_live_side_by_side(tmp_path):
     """--instance and FIELDAPP_INSTANCE pick the installation; each keeps its own accounts."""
     first, second = tmp_path / "one", tmp_path / "two"
+    for folder in (first, second):
+        assert run("--instance", str(folder), "init").exit_code == 0
     assert (
         run(
             "--instance", str(first), "create-user", "amira", "--password-stdin", stdin=PASSWORD
@@ -81,6 +83,7 @@ def test_two_installations_live_side_by_side(tmp_path):
 
 def test_create_user_refuses_a_weak_password_in_the_chosen_language(tmp_path):
     """Bad input gets a translated message and a non-zero exit, never a traceback."""
+    assert run("--instance", str(tmp_path / "i"), "init").exit_code == 0
     result = CliRunner().invoke(
         cli,
         [
@@ -106,6 +109,7 @@ def test_create_user_refuses_a_weak_password_in_the_chosen_language(tmp_path):
 
 def test_create_user_prompts_twice(tmp_path):
     """Without --password-stdin the password is asked twice and never echoed."""
+    assert run("--instance", str(tmp_path / "i"), "init").exit_code == 0
     result = run(
         "--instance", str(tmp_path / "i"), "create-user", "amira", stdin=f"{PASSWORD}\n{PASSWORD}\n"
     )
@@ -113,7 +117,7 @@ def test_create_user_prompts_twice(tmp_path):
     assert PASSWORD not in result.output
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "ckb"])
+@pytest.mark.parametrize("lang", UI_LANGUAGES)
 def test_corrupt_settings_file_is_reported_clearly(tmp_path, lang):
     """A broken instance/config.py stops start-up with a message that names the file."""
     instance = tmp_path / "i"
@@ -244,3 +248,153 @@ def test_no_development_server_command(tmp_path):
     result = CliRunner().invoke(cli, ["--instance", str(tmp_path / "i"), "run"])
     assert result.exit_code != 0
     assert "No such command" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stats"],
+        ["stats", "--json"],
+        ["export"],
+        ["merge", "bundle.fieldsync"],
+        ["create-user", "amira", "--password-stdin"],
+        ["devices", "add", "laptop.pub"],
+        ["devices", "list"],
+        ["keys", "public", "--output", "ho.pub"],
+        ["demo-data"],
+        ["db", "upgrade"],
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+@pytest.mark.parametrize("exists", [False, True], ids=["missing", "empty"])
+def test_a_mistyped_instance_folder_is_refused(tmp_path, command, exists):
+    """Only init (and the first start) makes an installation: a wrong --instance says so."""
+    (tmp_path / "bundle.fieldsync").write_bytes(b"age-encryption.org/v1\n")
+    (tmp_path / "laptop.pub").write_text("{}")
+    wrong = tmp_path / "instnace"
+    if exists:
+        wrong.mkdir()
+    args = [
+        str(tmp_path / a) if a in ("bundle.fieldsync", "laptop.pub", "ho.pub") else a
+        for a in command
+    ]
+    result = run("--instance", str(wrong), *args, stdin=PASSWORD + "\n")
+    assert result.exit_code == 2, result.output
+    assert f"{wrong} holds no fieldapp installation" in result.output
+    assert "fieldapp init" in result.output
+    assert "Traceback" not in result.output
+    assert wrong.exists() == exists
+    assert not exists or list(wrong.iterdir()) == []
+    assert not (tmp_path / "ho.pub").exists()
+
+
+def test_help_shows_only_fieldapps_options(tmp_path):
+    """fieldapp --help lists its own options and commands, none of Flask's."""
+    result = CliRunner().invoke(cli, ["--help"], env={"FIELDAPP_INSTANCE": str(tmp_path / "no")})
+    assert result.exit_code == 0, result.output
+    for own in ("--instance", "--lang", "init", "serve", "merge", "stats", "db"):
+        assert own in result.output
+    for flask_option in ("--env-file", "--app", "--debug", "--version", "Flask"):
+        assert flask_option not in result.output
+    assert not (tmp_path / "no").exists()
+
+
+def test_serve_refuses_flasks_debug_option(tmp_path):
+    """--debug is not an option any more (the debugger is never available, W-19)."""
+    result = CliRunner().invoke(cli, ["--debug", "--instance", str(tmp_path), "stats"])
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+def database_refusal(tmp_path: Path, url: str, *command: str) -> str:
+    """What ``fieldapp stats`` says on an installation whose database is ``url``."""
+    instance = tmp_path / "i"
+    if not instance.exists():
+        assert run("--instance", str(instance), "init").exit_code == 0
+    result = CliRunner().invoke(
+        cli,
+        ["--instance", str(instance), *(command or ("stats",))],
+        env={"FIELDAPP_DATABASE_URL": url},
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "s3cret-pass" not in result.output
+    return result.output
+
+
+def test_a_database_server_that_is_down_is_named(tmp_path):
+    """No server at the address: the message names the database, never its password."""
+    port = free_port()
+    url = f"postgresql://fieldapp:s3cret-pass@127.0.0.1:{port}/headoffice"
+    output = database_refusal(tmp_path, url)
+    assert f"postgresql+psycopg://fieldapp:***@127.0.0.1:{port}/headoffice" in output
+    assert "cannot be opened" in output
+    assert "Connection refused" in output or "connection failed" in output
+    assert "cannot be opened" in database_refusal(tmp_path, url, "db", "upgrade")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://fieldapp:s3cret-pass@127.0.0.1/ho", "needs the Python module MySQLdb"),
+        ("postgress://fieldapp:s3cret-pass@127.0.0.1/ho", "is not valid"),
+        ("fieldapp:s3cret-pass@127.0.0.1/ho", "is not valid"),
+    ],
+    ids=["driver-missing", "unknown-database-kind", "unreadable"],
+)
+def test_a_bad_database_address_is_explained(tmp_path, url, expected):
+    """A missing driver or a misspelt address: a message and exit code 2, for every command."""
+    assert expected in database_refusal(tmp_path, url)
+    assert expected in database_refusal(tmp_path, url, "db", "upgrade")
+
+
+def test_run_py_explains_an_unreachable_database(tmp_path):
+    """The facilitator's own start (run.py) says which database it cannot reach."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FIELDAPP_INSTANCE": str(tmp_path / "instance"),
+        "FIELDAPP_DATABASE_URL": f"postgresql://fieldapp:s3cret-pass@127.0.0.1:{port}/ho",
+        "LANG": "C.UTF-8",
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"postgresql+psycopg://fieldapp:***@127.0.0.1:{port}/ho" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "s3cret-pass" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("written", "used"),
+    [
+        ("postgresql://fieldapp@127.0.0.1/ho", "postgresql+psycopg://fieldapp@127.0.0.1/ho"),
+        ("postgres://fieldapp@127.0.0.1/ho", "postgresql+psycopg://fieldapp@127.0.0.1/ho"),
+        ("postgresql+psycopg2://fieldapp@h/ho", "postgresql+psycopg2://fieldapp@h/ho"),
+        ("sqlite:////tmp/x.sqlite3", "sqlite:////tmp/x.sqlite3"),
+    ],
+)
+def test_a_postgresql_url_without_a_driver_means_psycopg_3(written, used):
+    """README's ``postgresql://`` means psycopg 3 whichever driver SQLAlchemy would pick."""
+    from fieldapp.config import normalise_database_uri
+
+    assert normalise_database_uri(written) == used
+
+
+def test_the_readme_database_url_opens_with_psycopg_3(tmp_path):
+    """The example line of the README, in config.py, makes an app on psycopg 3."""
+    instance = tmp_path / "i"
+    assert run("--instance", str(instance), "init").exit_code == 0
+    line = 'SQLALCHEMY_DATABASE_URI = "postgresql://fieldapp@127.0.0.1/fieldapp"\n'
+    (instance / "config.py").write_text(line)
+    app = create_app({"TESTING": True}, instance_path=instance)
+    with app.app_context():
+        assert db.engine.dialect.name == "postgresql"
+        assert db.engine.driver == "psycopg"
+        db.engine.dispose()

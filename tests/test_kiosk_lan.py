@@ -18,7 +18,7 @@ from fieldapp.services import intake
 
 from .conftest import add_user, login
 from .participants import Phone, give_input
-from .sync_world import meeting_laptop, opened
+from .sync_world import meeting_laptop, site
 
 HOTSPOT = "127.0.0.2"
 
@@ -32,9 +32,10 @@ def office(tmp_path):
         "LAN_ADDRESS": HOTSPOT,
         "LAN_PORT": 0,
     }
-    with opened(folder, **config) as app:
+    with site(folder, **config) as app:
         add_user(app, "amira", Role.COORDINATOR)
-        record_id = intake.meeting_for(code).consultation.id
+        with app.app_context():
+            record_id = intake.meeting_for(code).consultation.id
         facilitator = app.test_client()
         login(facilitator)
         facilitator.post(f"/consultations/{record_id}/intake/phones")
@@ -46,6 +47,18 @@ def office(tmp_path):
             lan.stop(record_id)
 
 
+def open_code(app, record_id: str) -> str | None:
+    """The join code of the consultation's open input, if any."""
+    with app.app_context():
+        return intake.open_code(record_id)
+
+
+def stored_submissions(app) -> list[Submission]:
+    """The submissions on the laptop (written by the listener's own threads)."""
+    with app.app_context():
+        return db.session.query(Submission).all()
+
+
 def answer(phone: Phone, code: str, question: str, text: str) -> int:
     """200 when acknowledged, else the status of the refused submission."""
     if give_input(phone, code, question, text, language="ku"):
@@ -55,9 +68,9 @@ def answer(phone: Phone, code: str, question: str, text: str) -> int:
 
 
 def test_phone_answers_over_the_hotspot(office):
-    _app, facilitator, record_id, question, listener = office
+    app, facilitator, record_id, question, listener = office
     assert listener.host == HOTSPOT
-    code = intake.open_code(record_id)
+    code = open_code(app, record_id)
     overview = facilitator.get(f"/consultations/{record_id}").get_data(as_text=True)
     assert f"{listener.url}/p/{code}" in overview
     assert 'src="data:image/svg+xml' in overview  # the QR code, made on the laptop
@@ -67,8 +80,8 @@ def test_phone_answers_over_the_hotspot(office):
     assert "Kurdî (Kurmancî)" in page
     assert headers["Cache-Control"] == "no-store"
     assert answer(phone, code, question, "Rêya gund vekin") == 200
-    db.session.remove()  # end this test's read snapshot; the listener wrote in another thread
-    body = json.loads(db.session.query(Submission).one().body)
+    [row] = stored_submissions(app)
+    body = json.loads(row.body)
     assert body["channel"] == "own_device"
     assert body["answers"] == {question: "Rêya gund vekin"}
 
@@ -90,14 +103,13 @@ def test_facilitator_pages_do_not_exist_on_the_hotspot(office):
 
 
 def test_one_phone_cannot_flood_or_guess(office):
-    _app, _facilitator, record_id, question, listener = office
-    code = intake.open_code(record_id)
+    app, _facilitator, record_id, question, listener = office
+    code = open_code(app, record_id)
     phone = Phone(listener.url)
     results = [answer(phone, code, question, f"pêşniyar {n}") for n in range(7)]
     assert results[:6] == [200] * 6
     assert results[6] == 429
-    db.session.remove()
-    assert db.session.query(Submission).count() == 6
+    assert len(stored_submissions(app)) == 6
     guesser = Phone(listener.url)
     statuses = [guesser.get(f"/p/AAAAA{n:02d}")[0] for n in range(21)]
     assert statuses[:20] == [404] * 20

@@ -17,6 +17,7 @@ ISO_CODES = {
     "IQ-DA",
     "IQ-DI",
     "IQ-DQ",
+    "IQ-HA",  # Halabja: no ISO 3166-2 code yet, the list's own
     "IQ-KA",
     "IQ-KI",
     "IQ-AR",
@@ -50,10 +51,12 @@ def all_districts() -> list[District]:
     return [d for item in places.governorates() for d in item.districts]
 
 
-def test_eighteen_governorates_with_their_iso_codes():
+def test_nineteen_governorates_with_their_codes():
+    """Halabja is the 19th governorate (law of 14 April 2025), no longer a district."""
     codes = [item.code for item in places.governorates()]
-    assert len(codes) == 18
+    assert len(codes) == 19
     assert set(codes) == ISO_CODES
+    assert places.governorate("IQ-HA").note
 
 
 def test_a_plausible_number_of_districts():
@@ -116,7 +119,8 @@ def district_code(governorate_code: str, *english: str) -> str:
         ("IQ-NI", ("Sinjar",)),
         ("IQ-DA", ("Zakho",)),
         ("IQ-AR", ("Soran",)),
-        ("IQ-SU", ("Halabja",)),
+        ("IQ-HA", ("Halabja",)),
+        ("IQ-HA", ("Khurmal",)),
         ("IQ-BA", ("Al-Zubair", "Zubair")),
         ("IQ-BG", ("Kadhimiya", "Al-Kadhimiya")),
         ("IQ-NI", ("Mosul",)),
@@ -188,3 +192,80 @@ def test_name_falls_back_to_english_then_arabic():
     assert arabic_only.name("ku") == "اختبار"
     assert arabic_only.name("en") == "اختبار"
     assert places.district("IQ-NI-MOSUL").name("fr") == "Mosul"
+
+
+HALABJA_DISTRICTS = {
+    "IQ-HA-HALABJA": {"ar": "حلبجة", "ckb": "هەڵەبجە", "ku": "Helebce", "en": "Halabja"},
+    "IQ-HA-KHURMAL": {"ar": "خورمال", "ckb": "خورماڵ", "ku": "Xurmal", "en": "Khurmal"},
+    "IQ-HA-SIRWAN": {"ar": "سيروان", "ckb": "سیروان", "ku": "Sîrwan", "en": "Sirwan"},
+    "IQ-HA-BYARA": {"ar": "بيارة", "ckb": "بیارە", "ku": "Biyare", "en": "Byara"},
+}
+
+
+def test_halabja_has_its_own_districts_in_four_languages():
+    """Halabja (centre), Khurmal, Sirwan and Byara, each noting its federal status."""
+    halabja = places.governorate("IQ-HA")
+    assert halabja.names == {"ar": "حلبجة", "ckb": "هەڵەبجە", "ku": "Helebce", "en": "Halabja"}
+    assert {d.code: dict(d.names) for d in halabja.districts} == HALABJA_DISTRICTS
+    assert all(d.note for d in halabja.districts)
+
+
+def test_sulaymaniyah_no_longer_lists_halabja():
+    names = [d.names["en"] for d in places.districts_of("IQ-SU")]
+    assert "Halabja" not in names
+    assert len(names) == 9
+
+
+def test_the_old_halabja_code_still_resolves_to_halabja_governorate():
+    """A record saved with the old list (Sulaymaniyah / IQ-SU-HALABJA) keeps a valid place."""
+    (former,) = places.former_districts()
+    assert (former.code, former.governorate_code) == ("IQ-SU-HALABJA", "IQ-SU")
+    assert places.district("IQ-SU-HALABJA").code == "IQ-HA-HALABJA"
+    assert places.is_valid("IQ-SU", "IQ-SU-HALABJA")  # the old form
+    assert places.is_valid("IQ-HA", "IQ-SU-HALABJA")
+    assert places.is_valid("IQ-HA", "IQ-HA-HALABJA")  # the new form
+    assert not places.is_valid("IQ-SU", "IQ-HA-HALABJA")
+    assert not places.is_valid("IQ-DA", "IQ-SU-HALABJA")
+
+
+def test_the_governorate_shown_is_derived_from_the_district():
+    assert places.placement("IQ-SU", "IQ-SU-HALABJA") == ("IQ-HA", "IQ-HA-HALABJA")
+    assert places.placement("IQ-HA", "IQ-HA-KHURMAL") == ("IQ-HA", "IQ-HA-KHURMAL")
+    assert places.placement("IQ-NI", "IQ-NI-MOSUL") == ("IQ-NI", "IQ-NI-MOSUL")
+    assert places.placement("IQ-NI", None) == ("IQ-NI", None)
+    # Codes this list does not know (a newer list's) are left as they are.
+    assert places.placement("IQ-ZZ", "IQ-ZZ-NEW") == ("IQ-ZZ", "IQ-ZZ-NEW")
+
+
+def test_search_names_of_an_old_halabja_record_are_halabja_governorates():
+    names = places.all_names("IQ-SU", "IQ-SU-HALABJA")
+    assert "سلێمانی" not in names
+    assert "Sulaymaniyah" not in names
+    assert names.count("Halabja") == 2  # the governorate and its district
+
+
+@pytest.mark.parametrize(
+    ("code", "ckb", "ku"),
+    [
+        ("IQ-KI-DIBIS", "دوبز", "Dubz"),
+        ("IQ-SD-TOOZ", "دووزخورماتوو", "Dûz Xurmatû"),
+        ("IQ-KI-KIRKUK", "کەرکووک", "Kerkûk"),
+        ("IQ-NI-TEL-AFAR", "تەلەعفەر", "Tilafer"),
+        ("IQ-NI-SHEKHAN", "شێخان", "Şêxan"),
+        ("IQ-NI-SINJAR", "شنگال", "Şingal"),
+    ],
+)
+def test_kurdish_names_follow_kurdish_usage(code, ckb, ku):
+    """Dibis is دوبز / Dubz in Kurdish, not دبس / Dibis."""
+    district = places.district(code)
+    assert (district.names["ckb"], district.names["ku"]) == (ckb, ku)
+
+
+def test_the_data_file_cites_its_sources():
+    import json
+    from importlib import resources
+
+    data = json.loads(resources.files("fieldapp.data").joinpath("iraq_places.json").read_text())
+    sources = " ".join(data["_sources"])
+    for needle in ("14 April 2025", "دوبز", "Khurmal", "https://"):
+        assert needle in sources

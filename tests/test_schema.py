@@ -121,3 +121,79 @@ def test_multilingual_text_needs_a_known_language():
         rule({"fa": "مشاوره"}, "title")
     with pytest.raises(schema.RecordInvalid, match="at least one language"):
         rule({"ar": "  "}, "title")
+
+
+def largest_consultation() -> dict:
+    """Every field of a consultation at its maximum, in the character JSON makes longest
+    (a control character, escaped as \\u00XX: six bytes)."""
+    worst = "\x01"
+
+    def per_language(length: int) -> dict:
+        return {lang: worst * length for lang in schema.LANGS}
+
+    return {
+        "kind": "consultation_gathering",
+        "title": per_language(schema.TITLE),
+        "original_language": "ckb",
+        "status": "closed",
+        "governorate": worst * 20,
+        "updated_at": "2026-03-12T10:00:00.123456Z",
+        "updated_by": VALID["device"],
+        "description": per_language(schema.LONG),
+        "programme": worst * schema.SHORT,
+        "district": worst * 60,
+        "place": worst * schema.SHORT,
+        "starts_on": "2026-03-12",
+        "ends_on": "2026-03-13",
+        "start_time": "09:00",
+        "end_time": "17:30",
+        "facilitators": [worst * schema.SHORT] * 20,
+        "languages": list(schema.LANGS),
+        "groups": [{"id": "g" * 40, "label": per_language(schema.SHORT)}] * 30,
+        "consent_text": per_language(schema.LONG),
+        "minutes": per_language(schema.MINUTES),
+    }
+
+
+def test_the_largest_consultation_the_schema_allows_fits_the_record_and_line_caps():
+    """The caps agree: what the schema accepts, the bundle's line cap admits (issue #9)."""
+    from fieldapp.services.sync.bundle import Limits
+
+    body = largest_consultation()
+    schema.check_body("consultation", body)
+    size = schema.canonical_size(body)
+    assert 5_000_000 < size <= schema.MAX_RECORD_BYTES
+    assert Limits().max_line >= schema.MAX_RECORD_BYTES + 300  # id, rev, parent, deleted
+
+
+def test_a_record_over_the_record_cap_is_refused_naming_the_limit():
+    question = {
+        "type": "free_text",
+        "text": {lang: "\x01" * schema.LONG for lang in schema.LANGS},
+        "original_language": "ar",
+    }
+    body = {
+        "name": {"ar": "قالب"},
+        "original_language": "ar",
+        "questions": [question] * 200,
+        "updated_at": "2026-03-12T10:00:00Z",
+        "updated_by": VALID["device"],
+    }
+    with pytest.raises(schema.RecordInvalid, match="larger than 8 MB, the most one record may"):
+        schema.check_body("template", body)
+
+
+def test_problems_are_translatable_messages_naming_the_field():
+    """A coordinator reads the detail in their language: the problem is a gettext message."""
+    from flask_babel.speaklater import LazyString
+
+    with pytest.raises(schema.RecordInvalid) as caught:
+        schema.text(10)("x" * 11, "consultation.title.ar")
+    assert isinstance(caught.value.problem, LazyString)
+    assert isinstance(caught.value.message, LazyString)
+    assert str(caught.value) == "consultation.title.ar: longer than 10 characters"
+
+
+def test_a_lone_surrogate_is_not_text():
+    with pytest.raises(schema.RecordInvalid, match="not valid text"):
+        schema.canonical_size({"title": "\ud800"})

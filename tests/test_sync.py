@@ -58,7 +58,7 @@ def test_export_then_merge_reproduces_the_laptop_exactly(world, tmp_path):
     assert summary.ok
     assert summary.device_name == "Bashiqa laptop"
     assert summary.export_seq == 2
-    assert summary.missing_exports == [1]
+    assert summary.missing_exports == [(1, 1)]
     assert ho.stats()["digest"] == world["a"].stats()["digest"]
 
 

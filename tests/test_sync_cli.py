@@ -95,3 +95,52 @@ def test_merge_needs_a_head_office(tmp_path):
     result = run("--instance", laptop, "merge", path)
     assert result.exit_code == 1
     assert "no head-office decryption key" in result.output
+
+
+def test_a_hostile_file_name_cannot_take_over_the_terminal(tmp_path):
+    """Escape codes in a file name are shown, not obeyed: nothing raw reaches the terminal."""
+    ho, _laptop = head_office_and_laptop(tmp_path)
+    hostile = tmp_path / "from-duhok\x1b[2J\x1b]0;owned\x07\u202etxt\nmerged.fieldsync"
+    hostile.write_bytes(b"not an export")
+    result = run("--instance", ho, "merge", str(hostile))
+    assert result.exit_code == 1
+    assert "refused" in result.output
+    assert "from-duhok\\x1b[2J\\x1b]0;owned\\x07\\u202etxt\\x0amerged.fieldsync" in result.output
+    assert len(result.output.splitlines()) == 1  # the line break cannot start a line of its own
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in result.output
+    as_json = run("--instance", ho, "merge", str(hostile), "--json")
+    assert "\x1b" not in as_json.output
+    assert "\u202e" not in as_json.output
+    [file] = json.loads(as_json.output)["files"]
+    assert file["file"] == hostile.name  # a program still gets the name exactly
+
+
+def test_a_hostile_device_name_is_shown_harmlessly(tmp_path):
+    """A laptop named with control codes is registered, and listed without them."""
+    ho = str(tmp_path / "ho")
+    assert run("--instance", ho, "init", "--role", "headoffice", "--name", "Erbil").exit_code == 0
+    run("--instance", ho, "keys", "public", "--output", str(tmp_path / "ho.pub"))
+    laptop = str(tmp_path / "laptop")
+    name = "Duhok\x9b31m 3\x1b[2J"  # a C1 escape (CSI on some terminals) and a C0 one
+    result = run(
+        "--instance",
+        laptop,
+        "init",
+        "--role",
+        "field",
+        "--name",
+        name,
+        "--headoffice-key",
+        str(tmp_path / "ho.pub"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "Duhok\\x9b31m 3\\x1b[2J" in result.output
+    run("--instance", laptop, "keys", "public", "--output", str(tmp_path / "laptop.pub"))
+    for output in (
+        run("--instance", ho, "devices", "add", str(tmp_path / "laptop.pub")).output,
+        run("--instance", ho, "devices", "list").output,
+    ):
+        assert "\x9b" not in output
+        assert "\x1b" not in output
+        assert "Duhok\\x9b31m 3\\x1b[2J" in output

@@ -43,18 +43,33 @@ def signing_key(installation):
     return keys.load_signing_key(installation.folder)
 
 
-def rebuild(
+def rebuild(world, members: dict[str, bytes], *, recipient: str | None = None, **options) -> bytes:
+    """A bundle built by hand: members, manifest (re-hashed), signature, age encryption."""
+    return seal(world, rebuild_zip(world, members, **options), recipient)
+
+
+def seal(world, plain: bytes, recipient: str | None = None) -> bytes:
+    """Encrypt a hand-built zip to head office, as a laptop would."""
+    target = recipient or world["ho"].public.age_recipient
+    return pyrage.encrypt(plain, [pyrage.x25519.Recipient.from_str(target)])
+
+
+def rebuild_zip(
     world,
     members: dict[str, bytes],
     *,
     manifest_changes: dict | None = None,
     sign_with=None,
-    recipient: str | None = None,
     rehash: bool = True,
-    extra: list[tuple[str, bytes]] = (),
+    extra: list[tuple[str | zipfile.ZipInfo, bytes]] = (),
+    omit: tuple[str, ...] = (),
     compression: int = zipfile.ZIP_DEFLATED,
 ) -> bytes:
-    """A bundle built by hand: members, manifest (re-hashed), signature, age encryption."""
+    """The zip inside a hand-built bundle: members, manifest (re-hashed) and its signature.
+
+    Members named in ``omit`` are listed in the manifest but not written (``extra`` can then
+    plant them under a crafted entry).
+    """
     import hashlib
 
     manifest = json.loads(members[MANIFEST])
@@ -73,14 +88,13 @@ def rebuild(
         warnings.simplefilter("ignore")  # zipfile warns about the duplicate names we plant
         with zipfile.ZipFile(buffer, "w", compression) as archive:
             for name, data in members.items():
-                if name not in (MANIFEST, SIGNATURE):
+                if name not in (MANIFEST, SIGNATURE, *omit):
                     archive.writestr(name, data)
             for name, data in extra:
                 archive.writestr(name, data)
             archive.writestr(MANIFEST, manifest_bytes)
             archive.writestr(SIGNATURE, key.sign(manifest_bytes))
-    target = recipient or world["ho"].public.age_recipient
-    return pyrage.encrypt(buffer.getvalue(), [pyrage.x25519.Recipient.from_str(target)])
+    return buffer.getvalue()
 
 
 def snapshot(ho) -> tuple:
@@ -170,7 +184,7 @@ def test_unexpected_duplicate_or_traversing_member_names(world, tmp_path, name):
 def test_member_that_inflates_far_beyond_its_size(world, tmp_path):
     members = decrypted(world, "A1")
     members["records/submission.jsonl"] = b" " * (30 * 1024 * 1024)
-    refused(world, tmp_path, rebuild(world, members), "damaged or is not a fieldapp export")
+    refused(world, tmp_path, rebuild(world, members), "more than 100 times its size")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The Export page on a laptop and the Import page at head office, in three languages."""
+"""The Export page on a laptop and the Import page at head office, in four languages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from fieldapp.models import DeviceRole, Role
 
 from .conftest import UI_LANGUAGES, add_user, login, set_language, translated
-from .sync_world import Installation, clone, opened
+from .sync_world import Installation, clone, site
 
 
 @pytest.fixture
@@ -27,12 +27,10 @@ def offices(tmp_path):
 
 def browser(installation, lang):
     """A signed-in browser on an installation's own app."""
-    app = opened(
-        installation.folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD="scrypt:1024:8:1"
-    )
-    context = app.__enter__()
-    add_user(context, "amira", Role.COORDINATOR)
-    client = context.test_client()
+    app = site(installation.folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD="scrypt:1024:8:1")
+    flask_app = app.__enter__()
+    add_user(flask_app, "amira", Role.COORDINATOR)
+    client = flask_app.test_client()
     set_language(client, lang)
     assert login(client).status_code == 302
     return app, client

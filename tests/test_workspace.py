@@ -1,4 +1,4 @@
-"""The facilitator's workspace through the web pages, in English, Arabic and Sorani."""
+"""The facilitator's workspace through the web pages, in English, Arabic, Sorani and Kurmanji."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from fieldapp.extensions import db
 from fieldapp.models import DeviceRole, Role, Submission
 from fieldapp.services import records, workspace
 
-from .conftest import add_user, login, set_language, translated
-from .sync_world import Installation, opened
+from .conftest import UI_LANGUAGES, add_user, login, set_language, translated
+from .sync_world import Installation, site
 
 FAST = "scrypt:1024:8:1"
 
 
 @pytest.fixture
 def laptop(tmp_path):
-    """A field laptop with keys, a coordinator signed in, and its app context open."""
+    """A field laptop with keys and a coordinator's account (no app context held open)."""
     ho = Installation(tmp_path / "ho", DeviceRole.HEADOFFICE, "Head office")
     laptop = Installation(tmp_path / "laptop", DeviceRole.FIELD, "Bashiqa laptop", (ho,))
-    with opened(laptop.folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD=FAST) as app:
+    with site(laptop.folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD=FAST) as app:
         add_user(app, "amira", Role.COORDINATOR)
         yield app
 
@@ -72,20 +72,31 @@ def _real_district():
     CONSULTATION["district"] = district_code("Al-Hamdaniya")
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "ckb"])
-def test_plan_a_consultation_in_any_language(browser, lang):
+def test_a_browser_without_a_cookie_gets_the_sign_in_page(laptop, browser):
+    """Another client on the same app is not signed in because the first one is."""
+    assert browser.get("/consultations").status_code == 200
+    stranger = laptop.test_client()
+    response = stranger.get("/consultations")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+    page = stranger.get("/consultations", follow_redirects=True).get_data(as_text=True)
+    assert translated("en", "Please sign in to see this page.") in page
+
+
+@pytest.mark.parametrize("lang", UI_LANGUAGES)
+def test_plan_a_consultation_in_any_language(laptop, browser, lang):
     """A facilitator plans a meeting; Arabic-Indic digits in the date are understood."""
     set_language(browser, lang)
     record_id = create(browser)
     page = browser.get(f"/consultations/{record_id}").get_data(as_text=True)
     assert translated(lang, "The consultation has been saved.") in page
     assert "2026-03-12" in page
-    body = workspace.get(record_id, "consultation").body
+    body = current(laptop, record_id, "consultation").body
     assert body["title"]["ckb"].startswith("کۆبوونەوە")
     assert [g["id"] for g in body["groups"]] == ["idps", "returnees"]
 
 
-@pytest.mark.parametrize("lang", ["ar", "ckb"])
+@pytest.mark.parametrize("lang", ["ar", "ckb", "ku"])
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -103,12 +114,15 @@ def test_plan_a_consultation_in_any_language(browser, lang):
     ],
     ids=["no-title", "bad-date", "district-elsewhere", "bad-time", "bad-kind"],
 )
-def test_bad_consultation_input_is_explained_and_nothing_saved(browser, lang, changes, message):
+def test_bad_consultation_input_is_explained_and_nothing_saved(
+    laptop, browser, lang, changes, message
+):
     set_language(browser, lang)
     response = browser.post("/consultations/new", data={**CONSULTATION, **changes})
     assert response.status_code == 200
     assert translated(lang, message) in response.get_data(as_text=True)
-    assert workspace.list_consultations() == []
+    with laptop.app_context():
+        assert workspace.list_consultations() == []
 
 
 def test_search_ignores_spelling_variants_and_filters(browser):
@@ -134,6 +148,7 @@ def test_search_ignores_spelling_variants_and_filters(browser):
 
 
 def add_questions(browser, record_id: str) -> list[str]:
+    """Add three questions through the form; return their ids in order."""
     for data in (
         {
             "type": "single_choice",
@@ -155,18 +170,30 @@ def add_questions(browser, record_id: str) -> list[str]:
     ):
         response = browser.post(f"/consultations/{record_id}/questions", data=data)
         assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
-    return [q.id for q in workspace.questions_of(record_id)]
+    return question_ids(browser.application, record_id)
 
 
-def test_question_sheet_builder(browser):
+def question_ids(app, record_id: str) -> list[str]:
+    """The ids of a consultation's questions, in their order."""
+    with app.app_context():
+        return [q.id for q in workspace.questions_of(record_id)]
+
+
+def current(app, record_id: str, kind: str) -> workspace.Item:
+    """A record as the workspace holds it now."""
+    with app.app_context():
+        return workspace.get(record_id, kind)
+
+
+def test_question_sheet_builder(laptop, browser):
     """Add, reorder, edit, remove; missing translations shown; preview per language."""
     record_id = create(browser)
     first, second, third = add_questions(browser, record_id)
     page = browser.get(f"/consultations/{record_id}/questions").get_data(as_text=True)
     assert "Missing translations:" in page
     browser.post(f"/consultations/{record_id}/questions/{third}/move/up")
-    assert [q.id for q in workspace.questions_of(record_id)] == [first, third, second]
-    question = workspace.get(second, "question")
+    assert question_ids(laptop, record_id) == [first, third, second]
+    question = current(laptop, second, "question")
     response = browser.post(
         f"/consultations/{record_id}/questions/{second}",
         data={
@@ -180,9 +207,9 @@ def test_question_sheet_builder(browser):
     assert response.status_code == 302
     browser.post(
         f"/consultations/{record_id}/questions/{first}/delete",
-        data={"base_rev": workspace.get(first, "question").rev},
+        data={"base_rev": current(laptop, first, "question").rev},
     )
-    assert [q.id for q in workspace.questions_of(record_id)] == [third, second]
+    assert question_ids(laptop, record_id) == [third, second]
     preview = browser.get(f"/consultations/{record_id}/preview?in=ckb").get_data(as_text=True)
     assert '<html lang="ckb-IQ" dir="rtl">' in preview
     assert "خزمەتگوزارییەکان چۆنن؟" in preview
@@ -192,8 +219,8 @@ def test_question_sheet_builder(browser):
     assert "What first?" in english
 
 
-@pytest.mark.parametrize("lang", ["ar", "ckb"])
-def test_choice_question_without_options_is_refused(browser, lang):
+@pytest.mark.parametrize("lang", ["ar", "ckb", "ku"])
+def test_choice_question_without_options_is_refused(laptop, browser, lang):
     set_language(browser, lang)
     record_id = create(browser)
     response = browser.post(
@@ -208,13 +235,13 @@ def test_choice_question_without_options_is_refused(browser, lang):
     assert translated(lang, "A choice question needs at least two options.") in response.get_data(
         as_text=True
     )
-    assert workspace.questions_of(record_id) == []
+    assert question_ids(laptop, record_id) == []
 
 
-def test_stale_edit_shows_what_changed(browser):
+def test_stale_edit_shows_what_changed(laptop, browser):
     """Someone saved first: the form is not overwritten, the differences are shown."""
     record_id = create(browser)
-    old_rev = workspace.get(record_id, "consultation").rev
+    old_rev = current(laptop, record_id, "consultation").rev
     assert (
         browser.post(
             f"/consultations/{record_id}/edit",
@@ -230,11 +257,11 @@ def test_stale_edit_shows_what_changed(browser):
     assert "Someone else changed this record since you opened it." in page
     assert "Mosul" in page
     assert "Bashiqa school" in page
-    assert workspace.get(record_id, "consultation").body["place"] == "Mosul"
+    assert current(laptop, record_id, "consultation").body["place"] == "Mosul"
 
 
-@pytest.mark.parametrize("lang", ["en", "ckb"])
-def test_attendance_counts(browser, lang):
+@pytest.mark.parametrize("lang", ["en", "ckb", "ku"])
+def test_attendance_counts(laptop, browser, lang):
     set_language(browser, lang)
     record_id = create(browser)
     data = {
@@ -249,23 +276,31 @@ def test_attendance_counts(browser, lang):
     assert translated(lang, "Attendance has been saved: %(n)s people.", n=13) in response.get_data(
         as_text=True
     )
-    attendance = workspace.attendance_of(record_id)
+    with laptop.app_context():
+        attendance = workspace.attendance_of(record_id)
     assert workspace.attendance_total(attendance) == 13
     assert attendance.body["group_counts"] == [{"group": "idps", "count": 4}]
 
 
 @pytest.mark.parametrize("value", ["-3", "abc", "2.5"])
-def test_negative_or_odd_counts_are_refused(browser, value):
+def test_negative_or_odd_counts_are_refused(laptop, browser, value):
     record_id = create(browser)
     set_language(browser, "ar")
     response = browser.post(f"/consultations/{record_id}/attendance", data={"c_woman_18_29": value})
     assert translated("ar", "Counts are whole numbers, 0 or more.") in response.get_data(
         as_text=True
     )
-    assert workspace.attendance_of(record_id) is None
+    with laptop.app_context():
+        assert workspace.attendance_of(record_id) is None
 
 
-def test_capture_save_and_next(browser):
+def submissions(app) -> list[Submission]:
+    """The submissions the laptop holds."""
+    with app.app_context():
+        return db.session.query(Submission).all()
+
+
+def test_capture_save_and_next(laptop, browser):
     """Typed contributions are submissions like kiosk ones; a double submit saves once."""
     record_id = create(browser)
     first, _rating, third = add_questions(browser, record_id)
@@ -284,7 +319,7 @@ def test_capture_save_and_next(browser):
     assert response.status_code == 302
     assert "channel=spoken" in response.headers["Location"]
     browser.post(f"/consultations/{record_id}/capture", data=data)  # pressed twice
-    rows = db.session.query(Submission).all()
+    rows = submissions(laptop)
     assert len(rows) == 1
     body = json.loads(rows[0].body)
     assert body["channel"] == "spoken"
@@ -296,10 +331,16 @@ def test_capture_save_and_next(browser):
         data={**data, f"q_{first}": "", "idempotency_key": "other"},
     )
     assert "Please answer the questions marked as required." in response.get_data(as_text=True)
-    assert db.session.query(Submission).count() == 1
+    assert len(submissions(laptop)) == 1
 
 
-def test_action_plan_and_follow_up(browser):
+def action_ids(app, record_id: str) -> list[str]:
+    """The ids of a consultation's action points, in their order."""
+    with app.app_context():
+        return [a.id for a in workspace.actions_of(record_id)]
+
+
+def test_action_plan_and_follow_up(laptop, browser):
     """Add, reorder, update with a progress note; open points are listed across consultations."""
     record_id = create(browser)
     for text in ("إصلاح طريق القرية", "اجتماع مع مديرية التربية"):
@@ -315,10 +356,10 @@ def test_action_plan_and_follow_up(browser):
             },
         )
         assert response.status_code == 302
-    first, second = [a.id for a in workspace.actions_of(record_id)]
+    first, second = action_ids(laptop, record_id)
     browser.post(f"/consultations/{record_id}/actions/{second}/move/up")
-    assert [a.id for a in workspace.actions_of(record_id)] == [second, first]
-    action = workspace.get(first, "action_point")
+    assert action_ids(laptop, record_id) == [second, first]
+    action = current(laptop, first, "action_point")
     assert action.body["agreed_at"] == record_id
     response = browser.post(
         f"/actions/{first}",
@@ -330,7 +371,7 @@ def test_action_plan_and_follow_up(browser):
         },
     )
     assert response.status_code == 302
-    action = workspace.get(first, "action_point")
+    action = current(laptop, first, "action_point")
     assert action.body["status"] == "in_progress"
     assert action.body["notes"] == [{"on": "2026-06-10", "text": "بدأ العمل"}]
     page = browser.get("/actions").get_data(as_text=True)
@@ -338,12 +379,12 @@ def test_action_plan_and_follow_up(browser):
     assert "اجتماع مع مديرية التربية" in page
 
 
-def test_minutes_and_print_summary(browser):
+def test_minutes_and_print_summary(laptop, browser):
     """Minutes in the meeting's language; the printed summary is in that language and direction."""
     record_id = create(browser)
     first, _rating, _third = add_questions(browser, record_id)
     browser.post(f"/consultations/{record_id}/attendance", data={"c_woman_18_29": "5"})
-    item = workspace.get(record_id, "consultation")
+    item = current(laptop, record_id, "consultation")
     response = browser.post(
         f"/consultations/{record_id}/minutes",
         data={"minutes_ckb": "کۆبوونەوەکە باش بوو.", "base_rev": item.rev},
@@ -364,13 +405,14 @@ def test_templates_round_trip_between_installations(browser, laptop, tmp_path):
     browser.post(
         f"/consultations/{record_id}/template", data={"name_en": "LPC standard", "name_ar": "قالب"}
     )
-    [template] = workspace.templates()
+    with laptop.app_context():
+        [template] = workspace.templates()
     response = browser.post(
         f"/consultations/new?template={template.id}", data={**CONSULTATION, "template": template.id}
     )
     assert response.status_code == 302
     new_id = response.headers["Location"].rsplit("/", 1)[-1]
-    assert len(workspace.questions_of(new_id)) == 3
+    assert len(question_ids(laptop, new_id)) == 3
     download = browser.get(f"/templates/{template.id}/file")
     assert download.headers["Content-Disposition"].startswith("attachment;")
     data = download.data
@@ -383,7 +425,8 @@ def test_templates_round_trip_between_installations(browser, laptop, tmp_path):
         content_type="multipart/form-data",
     )
     assert response.status_code == 302
-    assert len(workspace.templates()) == 1
+    with laptop.app_context():
+        assert len(workspace.templates()) == 1
     tampered = data.replace(b"LPC standard", b"LPC modified")
     set_language(browser, "ckb")
     response = browser.post(
@@ -404,22 +447,24 @@ def test_templates_round_trip_between_installations(browser, laptop, tmp_path):
     ) in response.get_data(as_text=True)
 
 
-def test_overview_counts(browser):
+def test_overview_counts(laptop, browser):
     record_id = create(browser)
     first, rating, _third = add_questions(browser, record_id)
-    for number, answer in enumerate(("o1", "o2", "o1")):
-        records.add_submission(
-            record_id, {first: answer, rating: 4}, "ar", "paper", f"form-{number}"
-        )
+    with laptop.app_context():
+        for number, answer in enumerate(("o1", "o2", "o1")):
+            records.add_submission(
+                record_id, {first: answer, rating: 4}, "ar", "paper", f"form-{number}"
+            )
     page = browser.get(f"/consultations/{record_id}").get_data(as_text=True)
-    summary = workspace.overview(record_id)
+    with laptop.app_context():
+        summary = workspace.overview(record_id)
     assert summary.contributions == 3
     assert summary.by_channel == {"paper": 3}
     assert summary.choices[first]["o1"] == 2
     assert ">Security</span>: 2" in page
 
 
-def test_template_from_an_unknown_installation_is_refused(browser, tmp_path):
+def test_template_from_an_unknown_installation_is_refused(laptop, browser, tmp_path):
     """A template signed by an installation this laptop does not know is not added."""
     import io
 
@@ -449,4 +494,5 @@ def test_template_from_an_unknown_installation_is_refused(browser, tmp_path):
     assert translated(
         "ar", "This template comes from an installation that is not registered here."
     ) in response.get_data(as_text=True)
-    assert workspace.templates() == []
+    with laptop.app_context():
+        assert workspace.templates() == []

@@ -16,7 +16,7 @@ from ..services import accounts
 
 SESSION_TOKEN_KEY = "sid"  # noqa: S105 -- the name of a session key, not a secret
 # Endpoints served before anyone has signed in (W-01). Everything else needs a facilitator.
-PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "auth.setup", "main.set_language"})
+PUBLIC_ENDPOINTS = frozenset({"static", "favicon", "auth.login", "auth.setup", "main.set_language"})
 
 
 def password_policy() -> accounts.PasswordPolicy:
@@ -131,7 +131,7 @@ def _require_login() -> Response | None:
     if request.endpoint is None or request.blueprint == PARTICIPANT_BLUEPRINT:
         return None
     locked = session.get(KIOSK_LOCK_KEY)
-    if locked and request.endpoint not in ("static", "consultations.kiosk_unlock"):
+    if locked and request.endpoint not in ("static", "favicon", "consultations.kiosk_unlock"):
         return redirect(url_for("kiosk.start", code=locked))
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None

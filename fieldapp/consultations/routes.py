@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import unicodedata
@@ -25,15 +26,16 @@ from flask import (
 )
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.fields.choices import SelectChoice
 
 from .. import lan, textnorm
 from ..answers import read_answers
-from ..auth import sessions
+from ..auth import kiosk, sessions
 from ..forms import ActionForm
-from ..i18n import BY_CODE, Language, current_language, pick
+from ..i18n import BY_CODE, Language, counted, current_language, list_of, pick
 from ..services import accounts, intake, places, records, workspace
 from ..services.errors import FieldappError
 from . import bp
@@ -123,9 +125,10 @@ def _attempt(action: Callable[[], object], success: str | Callable[[], str]) -> 
         action()
     except records.StaleRecord as exc:
         flash(str(exc.message), "warning")
-        now, mine = exc.current or {}, exc.mine
-        names = sorted((set(now) | set(mine)) - set(workspace.STAMPS))
-        g.changes = [(n, now.get(n), mine.get(n)) for n in names if now.get(n) != mine.get(n)]
+        g.changes = [
+            (field_label(exc.kind, name), shown(exc.kind, name, now), shown(exc.kind, name, mine))
+            for name, now, mine in exc.differences(ignore=workspace.STAMPS)
+        ]
         g.current_rev = exc.current_rev
         return False
     except FieldappError as exc:
@@ -133,6 +136,112 @@ def _attempt(action: Callable[[], object], success: str | Callable[[], str]) -> 
         return False
     flash(success() if callable(success) else success, "success")
     return True
+
+
+# ---- what changed, in the words of the forms ------------------------------------------------
+
+
+# Each stored field of a record, by kind, as its form calls it: a stale edit lists "Place",
+# never ``place``. A multilingual text takes the label of its per-language fields; fields with
+# no form field of their own take the words of their screen.
+_CONSULTATION_FIELDS = (
+    "kind",
+    "status",
+    "governorate",
+    "district",
+    "place",
+    "programme",
+    "starts_on",
+    "start_time",
+    "end_time",
+    "facilitators",
+    "groups",
+    "languages",
+    "original_language",
+)
+FIELD_LABELS: dict[str, dict[str, tuple[type[Any], str] | Any]] = {
+    "consultation": {
+        **{name: (ConsultationForm, name) for name in _CONSULTATION_FIELDS},
+        "title": (ConsultationForm, "title_en"),
+        "description": (ConsultationForm, "description_en"),
+        "consent_text": (ConsultationForm, "consent_en"),
+        "minutes": (MinutesForm, "minutes_en"),
+    },
+    "question": {
+        **{name: (QuestionForm, name) for name in ("type", "original_language", "required")},
+        "text": (QuestionForm, "text_en"),
+        "options": (QuestionForm, "options_en"),
+    },
+    "action_point": {
+        **{
+            name: (ActionPointForm, name)
+            for name in ("original_language", "responsible", "due_on", "priority", "status")
+        },
+        "text": (ActionPointForm, "text_en"),
+        "notes": (NoteForm, "text"),
+    },
+    "attendance": {"counts": _l("Attendance"), "group_counts": _l("Groups")},
+}
+
+
+def field_label(kind: str, name: str) -> Any:
+    """What the form of a ``kind`` record calls its field ``name`` (else the name itself)."""
+    label = FIELD_LABELS.get(kind, {}).get(name, name)
+    if isinstance(label, tuple):
+        form, field_name = label
+        return getattr(form, field_name).args[0]  # the unbound field's label, lazy
+    return label
+
+
+def _choice_labels(kind: str, name: str) -> dict[str, Any] | None:
+    if name == "status":
+        return ACTION_STATUS_LABELS if kind == "action_point" else STATUS_LABELS
+    return {"kind": KIND_LABELS, "type": QUESTION_TYPE_LABELS, "priority": PRIORITY_LABELS}.get(
+        name
+    )
+
+
+def shown(kind: str, name: str, value: Any) -> Any:
+    """A stored value as the reader knows it from the form: labels for choices, places and
+    languages by name, texts in each language marked with it, lists joined as lists."""
+    if value is None or value in ("", [], {}):
+        return ""
+    choices = _choice_labels(kind, name)
+    if choices is not None and isinstance(value, str):
+        return choices.get(value, value)
+    if name in ("governorate", "district") and isinstance(value, str):
+        return place_name(value)
+    if name in ("original_language", "language") and value in BY_CODE:
+        return BY_CODE[value].native_name
+    if name == "languages" and isinstance(value, list):
+        return list_of(BY_CODE[c].native_name if c in BY_CODE else c for c in value)
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, dict) and value and set(value) <= set(BY_CODE):
+        return list_of((counted(BY_CODE[c].native_name, text) for c, text in value.items()), "unit")
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list_of(value)
+    reader = current_language().code
+    if isinstance(value, list) and all(isinstance(v, dict) and "label" in v for v in value):
+        return list_of(pick(v["label"], reader)[0] for v in value)  # groups, options
+    if name == "notes" and isinstance(value, list):
+        return list_of((counted(n.get("on"), n.get("text")) for n in value), "unit")
+    if name == "group_counts" and isinstance(value, list):
+        return list_of((counted(c.get("group"), c.get("count")) for c in value), "unit")
+    if name == "counts" and isinstance(value, list):
+        return list_of(
+            (
+                counted(
+                    f"{GENDER_LABELS.get(str(c.get('gender')), c.get('gender'))} · "
+                    f"{AGE_LABELS.get(str(c.get('age_band')), c.get('age_band'))}",
+                    c.get("count"),
+                )
+                for c in value
+                if isinstance(c, dict)
+            ),
+            "unit",
+        )
+    return value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)
 
 
 def _changes(form: Any) -> list[tuple[str, Any, Any]]:
@@ -313,10 +422,13 @@ def consultation_view(record_id: str) -> str:
     code = intake.open_code(record_id)
     listener = lan.running(record_id) if code else None
     phone_url = f"{listener.url}/p/{code}" if listener else None
+    choosing = code and not listener and not current_app.config.get("LAN_ADDRESS")
     return render_template(
         "consultations/view.html",
         join_code=code,
         phone_url=phone_url,
+        # The laptop's addresses phones could use, to choose from when there are several.
+        phone_addresses=lan.network_addresses() if choosing else [],
         phone_qr=segno.make(phone_url, error="m").svg_data_uri(scale=6) if phone_url else None,
         item=item,
         questions=questions,
@@ -452,9 +564,19 @@ def preview(record_id: str) -> str:
         )
 
 
-def _sheet_language(item: workspace.Item) -> Language:
-    """The language asked for with ``?in=``, else the meeting's first language."""
-    code = request.args.get("in") or item.body.get("languages", ["en"])[0]
+def _sheet_language(item: workspace.Item, for_reader: bool = False) -> Language:
+    """The language asked for with ``?in=``, else the meeting's first language.
+
+    ``for_reader``: without ``?in=``, the reader's own language when the meeting uses it,
+    else the language the meeting was written in (a summary is read by the facilitator).
+    """
+    languages = item.body.get("languages") or ["en"]
+    code = request.args.get("in")
+    if not code and for_reader:
+        original = item.body.get("original_language")
+        reader = current_language().code
+        code = reader if reader in languages else original if original in languages else None
+    code = code or languages[0]
     if code not in BY_CODE:
         abort(400, description="unknown-language")
     return BY_CODE[code]
@@ -764,9 +886,10 @@ def minutes(record_id: str) -> str | Redirect:
 
 @bp.route("/consultations/<record_id>/print")
 def print_summary(record_id: str) -> str:
-    """A one-page summary in the meeting's language, to hand to a Local Peace Committee."""
+    """A one-page summary, to hand to a Local Peace Committee: in the reader's language when
+    the meeting uses it, and in any of the meeting's languages on request (``?in=``)."""
     item = _consultation(record_id)
-    sheet = _sheet_language(item)
+    sheet = _sheet_language(item, for_reader=True)
     questions = workspace.questions_of(record_id)
     with force_locale(sheet.locale):
         return render_template(
@@ -803,13 +926,26 @@ def intake_phones(record_id: str) -> Redirect:
     _consultation(record_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    host = current_app.config.get("LAN_ADDRESS") or lan.network_address()
+    back = redirect(url_for("consultations.consultation_view", record_id=record_id))
+    host = current_app.config.get("LAN_ADDRESS")  # the setting wins over what is found
     if not host:
-        flash(
-            _("This laptop is on no network. Turn on its Wi-Fi hotspot, then try again."), "error"
-        )
-        return redirect(url_for("consultations.consultation_view", record_id=record_id))
-    intake.open_intake(record_id)
+        found = lan.network_addresses()
+        chosen = lan.choose_address(found, request.form.get("address"))
+        if chosen is None:
+            if found:  # the chosen interface went away since the page was shown
+                flash(_("That address is no longer on this laptop. Choose another."), "error")
+            else:
+                flash(
+                    _("This laptop is on no network. Turn on its Wi-Fi hotspot, then try again."),
+                    "error",
+                )
+            return back
+        host = chosen.ip
+    try:
+        intake.open_intake(record_id)
+    except intake.IntakeError as exc:
+        flash(str(exc.message), "error")
+        return back
     try:
         lan.start(record_id, Path(current_app.instance_path), host, current_app.config["LAN_PORT"])
     except OSError:
@@ -827,31 +963,40 @@ def kiosk_start(record_id: str) -> Redirect:
     _consultation(record_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    code = intake.open_intake(record_id)
+    try:
+        code = intake.open_intake(record_id)
+    except intake.IntakeError as exc:  # a closed consultation takes no more input
+        flash(str(exc.message), "error")
+        return redirect(url_for("consultations.consultation_view", record_id=record_id))
     session[sessions.KIOSK_LOCK_KEY] = code
     return redirect(url_for("kiosk.start", code=code))
 
 
 @bp.route("/kiosk/unlock", methods=["GET", "POST"])
 def kiosk_unlock() -> str | Redirect | tuple[str, int]:
-    """The facilitator ends kiosk mode with their password (throttled like signing in)."""
+    """The facilitator ends kiosk mode with their password.
+
+    Wrong passwords slow down this kiosk only and are audited; they never pause the
+    facilitator's own sign-in (W-04: no lockout a participant can trigger).
+    """
     code = session.get(sessions.KIOSK_LOCK_KEY)
     if not code:
         return redirect(url_for("main.home"))
     form = KioskUnlockForm()
     status = 200
     if form.validate_on_submit():
+        meeting = intake.meeting_for(code)
+        consultation_id = meeting.consultation.id if meeting else None
         try:
-            sessions.authenticate(current_user.username, form.password.data or "")
-        except accounts.LoginThrottled as exc:
+            kiosk.unlock(current_user, form.password.data or "", consultation_id)
+        except kiosk.UnlockThrottled as exc:
             flash(str(exc.message), "error")
             status = 429
-        except accounts.InvalidCredentials:
-            flash(_("This is not the password of the facilitator who started the kiosk."), "error")
+        except accounts.InvalidCredentials as exc:
+            flash(str(exc.message), "error")
             status = 401
         else:
             session.pop(sessions.KIOSK_LOCK_KEY, None)
-            meeting = intake.meeting_for(code)
             flash(_("Kiosk mode has ended."), "success")
             if meeting is None:
                 return redirect(url_for("main.home"))

@@ -8,7 +8,7 @@ the page can only ever show the start screen.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import (
     abort,
@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response
 from ..answers import read_answer
 from ..consultations.routes import LABELS
 from ..forms import ActionForm
-from ..i18n import BY_CODE
+from ..i18n import BY_CODE, Language
 from ..ratelimit import SlidingWindow
 from ..services import intake, workspace
 from ..services.errors import FieldappError
@@ -92,20 +92,66 @@ def _client() -> str:
 
 
 def _meeting(code: str) -> intake.Meeting:
-    """The open consultation behind ``code`` with its questions, or a 404 (guesses are limited)."""
+    """The open consultation behind ``code`` with its questions.
+
+    A code whose input has closed shows that it has (:func:`_closed`); a code that never
+    existed is a neutral 404 that tells nothing about any meeting (guesses are limited).
+    """
     guesses = _limit("unknown_codes")
     if guesses is not None and not guesses.allowed(_client()):
         abort(429)
-    meeting = intake.meeting_for(code)
+    meeting = intake.find_meeting(code)
     if meeting is None:
         if guesses is not None:
             guesses.hit(_client())
         abort(404)
+    if meeting.closed:
+        _closed(meeting.consultation, code)
     return meeting
 
 
+def _closed(item: workspace.Item, code: str) -> NoReturn:
+    """Say in every language of the meeting that its input has closed: 410 Gone.
+
+    Its join code will never work again (opening input again gives a new code), so a
+    participant who reloads, goes Back or sends a page late learns that input has closed
+    instead of meeting a page that does not exist.
+    """
+    notices: list[tuple[Language, str, str]] = []
+    titles: dict[str, Language] = {}  # each title once, marked with the language it is in
+    written = item.body["title"]
+    for lang_code in item.body["languages"]:
+        language = BY_CODE[lang_code]
+        title_language = (
+            lang_code if written.get(lang_code) else item.body.get("original_language", "")
+        )
+        if written.get(title_language) and title_language in BY_CODE:
+            titles.setdefault(written[title_language], BY_CODE[title_language])
+        with force_locale(language.locale):
+            notices.append(
+                (
+                    language,
+                    _("Input for this meeting has closed"),
+                    _("The answers that were sent are saved. Thank you for taking part."),
+                )
+            )
+    with force_locale(BY_CODE[item.body["languages"][0]].locale):
+        page = render_template(
+            "kiosk/closed.html",
+            item=item,
+            code=code,
+            notices=notices,
+            titles=[(language, title) for title, language in titles.items()],
+            sheet_language=BY_CODE[item.body["languages"][0]],
+            idle_seconds=0,  # nothing to forget: no idle reset
+        )
+    response = Response(page, 410, mimetype="text/html")
+    response.delete_cookie(COOKIE, path="/p")  # its unsent answers were discarded at closing
+    abort(response)
+
+
 def _idle() -> timedelta:
-    return timedelta(seconds=current_app.config.get("KIOSK_IDLE_SECONDS", 300))
+    return timedelta(seconds=current_app.config["KIOSK_IDLE_SECONDS"])
 
 
 def _draft(item: workspace.Item) -> intake.Draft | None:

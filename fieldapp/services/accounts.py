@@ -20,7 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import writing
 from ..extensions import db
-from ..models import LoginFailure, LoginSession, Role, User
+from ..models import AuditEvent, LoginFailure, LoginSession, Role, User
 from ..models.types import utcnow
 from . import audit
 from .errors import FieldappError
@@ -28,6 +28,8 @@ from .errors import FieldappError
 USERNAME_MIN, USERNAME_MAX = 3, 40
 DISPLAY_NAME_MAX = 80
 USERNAME_EXTRA_CHARS = "._-"
+# The audit event that marks an installation whose first start is being done in the browser.
+SETUP_STARTED = "installation.setup_started"
 
 
 class AccountError(FieldappError):
@@ -170,7 +172,23 @@ def create_user(
         session.add(user)
         session.flush()
         audit.record("account.created", actor or user, name)
+        if first:
+            audit.record(SETUP_STARTED, user)
     return user
+
+
+def web_setup_started() -> bool:
+    """True when the first account was made by the web's setup (not ``fieldapp create-user``).
+
+    From then on the web sends coordinators to the installation's setup step until it has its
+    identity; an installation set up from the command line gets it from ``fieldapp init``.
+    """
+    return (
+        db.session.execute(
+            select(AuditEvent.id).where(AuditEvent.action == SETUP_STARTED).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _recent_failures(key: str, window: timedelta, now: datetime) -> list[datetime]:

@@ -52,8 +52,18 @@ def new_join_code() -> str:
 
 
 def open_intake(consultation_id: str) -> str:
-    """Open a consultation for participants; return its join code (the same while open)."""
-    workspace.get(consultation_id, "consultation")
+    """Open a consultation for participants; return its join code (the same while open).
+
+    A closed consultation takes no more input: refused with an :class:`IntakeError`.
+    """
+    consultation = workspace.get(consultation_id, "consultation")
+    if consultation.body.get("status") == "closed":
+        raise IntakeError(
+            _l(
+                "This consultation is closed, so participants can no longer give input. "
+                "To take input again, change its status under Edit."
+            )
+        )
     with writing() as session:
         current = session.execute(
             select(IntakeSession).where(
@@ -94,12 +104,13 @@ def open_code(consultation_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-_OPEN_CONSULTATION = (
-    select(*workspace.HEAD_COLUMNS)
+# The consultation a join code was given for, whether its input is still open or not (join
+# codes are unique, so there is at most one).
+_CODE_CONSULTATION = (
+    select(*workspace.HEAD_COLUMNS, IntakeSession.closed_at)
     .join(IntakeSession, IntakeSession.consultation_id == RecordHead.record_id)
     .where(
         IntakeSession.join_code == bindparam("code"),
-        IntakeSession.closed_at.is_(None),
         RecordHead.kind == "consultation",
         RecordHead.deleted.is_(False),
     )
@@ -115,6 +126,8 @@ class Meeting:
 
     consultation: workspace.Item
     questions: tuple[workspace.Item, ...]
+    # Input has closed (or the consultation itself): participants only see that it has.
+    closed: bool = False
 
 
 # Participants' pages read the consultation and its questions on every view: a crowd of phones
@@ -127,18 +140,31 @@ _meetings: dict[tuple[str, str], tuple[int, float, Meeting | None]] = {}
 
 def meeting_for(code: str) -> Meeting | None:
     """The open consultation behind a join code (case-insensitive) with its questions, or None."""
+    meeting = find_meeting(code)
+    return meeting if meeting is not None and not meeting.closed else None
+
+
+def find_meeting(code: str) -> Meeting | None:
+    """The consultation a join code was given for, open or closed, or None for unknown codes.
+
+    A consultation whose input has closed, or which is itself closed, comes back with
+    ``closed`` set and without its questions.
+    """
     normalised = code.strip().upper()[:16]
     key = (database_key(), normalised)
     generation, now = content_generation(), time.monotonic()
     cached = _meetings.get(key)
     if cached is not None and cached[0] == generation and now - cached[1] < MEETING_CACHE_SECONDS:
         return cached[2]
-    row = db.session.connection().execute(_OPEN_CONSULTATION, {"code": normalised}).first()
+    row = db.session.connection().execute(_CODE_CONSULTATION, {"code": normalised}).first()
     meeting = None
     if row is not None:
-        record_id, rev, kind, body, conflicts = row
+        record_id, rev, kind, body, conflicts, closed_at = row
         consultation = workspace.Item(record_id, rev, kind, json.loads(body), conflicts)
-        meeting = Meeting(consultation, tuple(workspace.questions_of(record_id)))
+        if closed_at is not None or consultation.body.get("status") == "closed":
+            meeting = Meeting(consultation, (), closed=True)
+        else:
+            meeting = Meeting(consultation, tuple(workspace.questions_of(record_id)))
     if meeting is not None or len(_meetings) < 1000:  # unknown codes are not worth much room
         _meetings[key] = (generation, now, meeting)
     return meeting

@@ -32,7 +32,8 @@ class RecordError(FieldappError):
 class StaleRecord(RecordError):
     """The record changed since the form was opened.
 
-    ``current`` and ``current_rev`` are the record now; ``mine`` is what the form tried to save.
+    ``current`` and ``current_rev`` are the record now; ``mine`` is what the form tried to save;
+    ``kind`` is the record's kind, so that screens can name its fields as its form does.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class StaleRecord(RecordError):
         current: Mapping[str, Any] | None,
         current_rev: str = "",
         mine: Mapping[str, Any] | None = None,
+        kind: str = "",
     ) -> None:
         super().__init__(
             _l("Someone else changed this record since you opened it. Check the changes below.")
@@ -47,6 +49,13 @@ class StaleRecord(RecordError):
         self.current = current
         self.current_rev = current_rev
         self.mine = mine or {}
+        self.kind = kind
+
+    def differences(self, ignore: Iterable[str] = ()) -> list[tuple[str, Any, Any]]:
+        """The fields whose saved value differs from the form's: (name, saved now, in the form)."""
+        now, mine = self.current or {}, self.mine
+        names = sorted((set(now) | set(mine)) - set(ignore))
+        return [(n, now.get(n), mine.get(n)) for n in names if now.get(n) != mine.get(n)]
 
 
 def utc_stamp(moment: datetime | None = None) -> str:
@@ -187,7 +196,7 @@ def update(record_id: str, body: Mapping[str, Any], base_rev: str, deleted: bool
         if head is None:
             raise RecordError(_l("This record does not exist."))
         if head.winner_rev != base_rev:
-            raise StaleRecord(json.loads(head.body), head.winner_rev, body)
+            raise StaleRecord(json.loads(head.body), head.winner_rev, body, head.kind)
         parent = Version(head.winner_rev, None, json.loads(head.body), head.deleted)
         full = _stamped(body) if not deleted else _stamped({})
         if not deleted:

@@ -25,7 +25,7 @@ from .. import textnorm
 from ..database import writing
 from ..extensions import db
 from ..models import Device, RecordHead, Submission
-from . import places, records
+from . import places, records, results
 from .errors import FieldappError
 from .sync import keys, schema, strictjson
 from .sync.revisions import canonical_json
@@ -50,6 +50,16 @@ class Item:
     kind: str
     body: dict[str, Any]
     conflicts: int = 0
+
+    def __post_init__(self) -> None:
+        """Show a consultation where the current list places it: a meeting saved with an older
+        list (Halabja as a district of Sulaymaniyah) shows, filters and searches under the
+        governorate its district is in now. The stored versions stay as they were synced."""
+        if self.kind == "consultation" and self.body.get("district"):
+            governorate, district = places.placement(
+                self.body.get("governorate"), self.body["district"]
+            )
+            self.body.update(governorate=governorate, district=district)
 
     @classmethod
     def of(cls, head: RecordHead) -> Item:
@@ -289,11 +299,14 @@ class Overview:
     by_question: dict[str, int] = field(default_factory=dict)
     choices: dict[str, Counter[str]] = field(default_factory=dict)
     free_text: dict[str, list[str]] = field(default_factory=dict)
+    # Per ranking question: first choices and points, highest priority first.
+    rankings: dict[str, results.Priorities] = field(default_factory=dict)
 
 
 def overview(consultation_id: str, quotes: int = 8) -> Overview:
-    """Counts of attendance and input for one consultation, and up to ``quotes`` free-text
-    answers per question, from one pass over its submissions."""
+    """Counts of attendance and input for one consultation, up to ``quotes`` free-text answers
+    per question and the priorities of each ranking question (:func:`results.priorities`),
+    from one pass over its submissions."""
     result = Overview()
     attendance = attendance_of(consultation_id)
     if attendance:
@@ -304,6 +317,12 @@ def overview(consultation_id: str, quotes: int = 8) -> Overview:
     languages: Counter[str] = Counter()
     answered: Counter[str] = Counter()
     choices: dict[str, Counter[str]] = {}
+    ranked = {
+        q.id: [o["id"] for o in q.body.get("options", [])]
+        for q in questions_of(consultation_id)
+        if q.body["type"] == "ranking"
+    }
+    rankings: dict[str, list[Any]] = {question: [] for question in ranked}
     for row in db.session.execute(
         select(Submission.body).where(Submission.consultation_id == consultation_id)
     ).scalars():
@@ -314,6 +333,8 @@ def overview(consultation_id: str, quotes: int = 8) -> Overview:
             if answer in ("", [], None):
                 continue
             answered[question] += 1
+            if question in rankings:
+                rankings[question].append(answer)
             if isinstance(answer, str) and answer.strip():
                 texts = result.free_text.setdefault(question, [])
                 if len(texts) < quotes:
@@ -325,6 +346,7 @@ def overview(consultation_id: str, quotes: int = 8) -> Overview:
     result.contributions = sum(channels.values())
     result.by_channel, result.by_language = dict(channels), dict(languages)
     result.by_question, result.choices = dict(answered), choices
+    result.rankings = {q: results.priorities(ranked[q], given) for q, given in rankings.items()}
     return result
 
 

@@ -1,7 +1,8 @@
-"""Export for head office (every installation) and import of bundles (head office)."""
+"""Export for head office (every installation); import of bundles and the Devices page
+(head office); this installation's public key file."""
 
 from flask import Blueprint
 
 bp = Blueprint("sync", __name__)
 
-from . import routes  # noqa: E402,F401 -- routes attach themselves to bp
+from . import devices, routes  # noqa: E402,F401 -- views attach themselves to bp

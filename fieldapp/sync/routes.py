@@ -17,6 +17,7 @@ from ..services.errors import FieldappError
 from ..services.sync import keys
 from ..services.sync.bundle import Limits, private_tempdir
 from ..services.sync.export import EXPORT_DIR, export_bundle
+from ..services.sync.history import format_ranges
 from ..services.sync.merge import merge_files
 from . import bp
 
@@ -126,7 +127,13 @@ def import_page() -> str | tuple[str, int]:
                 flash(str(exc.message), "error")
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-    return render_template("sync/import.html", allowed=True, form=form, summaries=summaries)
+    return render_template(
+        "sync/import.html",
+        allowed=True,
+        form=form,
+        summaries=summaries,
+        format_ranges=format_ranges,
+    )
 
 
 @bp.app_context_processor

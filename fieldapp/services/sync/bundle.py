@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
+import stat
 import struct
 import tempfile
 import zipfile
@@ -48,6 +50,7 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 SUFFIX = ".fieldsync"
 AGE_MAGIC = b"age-encryption.org/v1\n"
+DEVICE_ROLES = ("field", "headoffice")
 
 
 def member_name(kind: str) -> str:
@@ -59,9 +62,28 @@ RECORD_MEMBERS = {member_name(kind): kind for kind in schema.ALL_KINDS}
 ALLOWED_MEMBERS = frozenset({MANIFEST, SIGNATURE, *RECORD_MEMBERS})
 
 
+# The highest export sequence number a device may use: a laptop exporting a hundred times a
+# day reaches it in 27 years. Bounding it bounds everything that is computed from it.
+MAX_EXPORT_SEQ = 1_000_000
+# The most recipients (stanzas) an age header may name before head office even tries a key:
+# a laptop encrypts to each head-office key it was given (two or three) plus one "grease"
+# stanza that age adds. Decrypting grows quadratically with the stanzas (8,000 took 15 s).
+MAX_RECIPIENTS = 20
+MAX_AGE_HEADER = 16 * 1024
+# A central-directory entry of a fieldapp member is under 200 bytes (46 fixed, a name of at
+# most 28, a zip64 extra of 28); this bounds what zipfile parses whatever the entry count says.
+MAX_DIRECTORY_ENTRY = 1024
+# A version line is its body plus id, rev, parent and deleted (about 250 bytes).
+LINE_ENVELOPE = 4096
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Caps applied before anything is decompressed or parsed (SECURITY.md I-02)."""
+    """Caps applied before anything is decompressed or parsed (SECURITY.md I-02).
+
+    ``max_line`` admits the largest record the schema allows (:data:`schema.MAX_RECORD_BYTES`
+    and the version envelope), so a record this app would save is never refused as too large.
+    """
 
     max_file: int = 1024 * 1024 * 1024
     max_entries: int = 1000
@@ -70,7 +92,8 @@ class Limits:
     max_ratio: int = 100
     ratio_floor: int = 100 * 1024
     max_manifest: int = 1024 * 1024
-    max_line: int = 1024 * 1024
+    max_line: int = schema.MAX_RECORD_BYTES + LINE_ENVELOPE
+    max_recipients: int = MAX_RECIPIENTS
 
 
 class BundleRefused(FieldappError):
@@ -153,6 +176,33 @@ def file_sha256(path: Path) -> str:
 # ---- reading ------------------------------------------------------------------------------
 
 
+def _damaged() -> BundleRefused:
+    return BundleRefused(_l("This file is damaged or is not a fieldapp export."))
+
+
+def record_too_large() -> BundleRefused:
+    """The refusal of a record over :data:`schema.MAX_RECORD_BYTES`, naming the limit."""
+    return BundleRefused(
+        _l(
+            "A record in this file is larger than %(megabytes)s MB, the most one record may "
+            "hold. Nothing from this file was merged.",
+            megabytes=schema.MAX_RECORD_BYTES // 1_000_000,
+        )
+    )
+
+
+# Errors that reading a damaged member raises: bad CRC, corrupt deflate data, a local header
+# that disagrees with the central directory, a truncated stream.
+MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,  # zipfile's "password required" for an entry flagged as encrypted
+)
+
+
 @dataclass
 class OpenedBundle:
     """A decrypted bundle whose structure, signature and member hashes have been checked."""
@@ -176,56 +226,208 @@ class OpenedBundle:
         name = member_name(kind)
         if name not in self.manifest["members"]:
             return
-        too_large = BundleRefused(_l("A record in this file is too large."))
         rest = b""
-        with self.zip.open(name) as member:
-            while chunk := member.read(1024 * 1024):
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                if len(rest) > limits.max_line:
-                    raise too_large
-                for line in lines:
-                    if len(line) > limits.max_line:
-                        raise too_large
-                    if line:
-                        yield line
+        try:
+            with self.zip.open(name) as member:
+                while chunk := member.read(1024 * 1024):
+                    lines = (rest + chunk).split(b"\n")
+                    rest = lines.pop()
+                    if len(rest) > limits.max_line:
+                        raise record_too_large()
+                    for line in lines:
+                        if len(line) > limits.max_line:
+                            raise record_too_large()
+                        if line:
+                            yield line
+        except MEMBER_ERRORS:
+            raise _damaged() from None
         if rest:
             yield rest
 
 
-def _check_structure(archive: zipfile.ZipFile, raw: IO[bytes], limits: Limits) -> None:
-    """Refuse archives that are not exactly what fieldapp writes (I-01 to I-06)."""
-    damaged = BundleRefused(_l("This file is damaged or is not a fieldapp export."))
-    infos = archive.infolist()
-    if len(infos) > limits.max_entries:
+def check_age_header(fh: IO[bytes], limits: Limits) -> None:
+    """Refuse an age header naming more recipients than any export has, before decrypting.
+
+    The header is ``age-encryption.org/v1``, then one stanza per recipient (a line starting
+    ``-> `` and base64 body lines), then a line starting ``---``.
+    """
+    header = fh.read(MAX_AGE_HEADER)
+    if not header.startswith(AGE_MAGIC):
+        raise BundleRefused(_l("This file is not an encrypted fieldapp export."))
+    too_many = BundleRefused(
+        _l(
+            "This file is encrypted to more than %(max)s keys; no fieldapp export is. "
+            "It was not opened.",
+            max=limits.max_recipients,
+        )
+    )
+    stanzas = 0
+    for line in header[len(AGE_MAGIC) :].split(b"\n")[:-1]:  # the last piece may be cut off
+        if line.startswith(b"---"):
+            return
+        if line.startswith(b"-> "):
+            stanzas += 1
+            if stanzas > limits.max_recipients:
+                raise too_many
+    if len(header) == MAX_AGE_HEADER:
+        raise too_many  # no end of header in 16 KiB: far more stanzas than the cap
+    raise BundleRefused(
+        _l(
+            "This file cannot be decrypted with this head office's key: it is damaged, "
+            "or it was made for another head office."
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One central-directory entry as its raw bytes say (before zipfile interprets it)."""
+
+    name: bytes
+    flag_bits: int
+    external_attr: int
+
+
+def _too_many_parts(limits: Limits) -> BundleRefused:
+    return BundleRefused(
+        _l(
+            "This file has more than %(max)s parts; no fieldapp export has. It was not opened.",
+            max=limits.max_entries,
+        )
+    )
+
+
+def _central_directory(raw: IO[bytes], size: int, limits: Limits) -> list[_Entry]:
+    """Read the end record and the central directory ourselves, before zipfile does (I-02).
+
+    zipfile parses the whole directory, whatever its size, before anyone can count entries (a
+    million entries took 15 s and 568 MB), and it cuts names at a NUL byte. fieldapp writes no
+    archive comment, no data before the first entry and at most one zip64 end record, so the
+    end record is the last 22 bytes, which is also where zipfile looks first.
+    """
+    damaged = _damaged()
+    if size < 22:
         raise damaged
-    names = [info.filename for info in infos]
-    if len(set(names)) != len(names) or not set(names) <= ALLOWED_MEMBERS:
+    raw.seek(size - 22)
+    sig, disk, cd_disk, _here, entries, cd_size, cd_offset, comment = struct.unpack(
+        "<4s4H2LH", raw.read(22)
+    )
+    if sig != b"PK\x05\x06" or comment != 0 or disk != 0 or cd_disk != 0:
+        raise damaged
+    end = size - 22
+    if size >= 22 + 20:
+        raw.seek(size - 22 - 20)
+        locator = raw.read(20)
+        if locator[:4] == b"PK\x06\x07":
+            # zipfile reads the zip64 end record right before the locator, whatever the
+            # locator says: read the same place, so both see the same directory.
+            if size < 22 + 20 + 56:
+                raise damaged
+            raw.seek(size - 22 - 20 - 56)
+            record = struct.unpack("<4sQ2H2L4Q", raw.read(56))
+            if record[0] != b"PK\x06\x06" or record[4] != 0 or record[5] != 0:
+                raise damaged
+            entries, cd_size, cd_offset = record[7], record[8], record[9]
+            end = size - 22 - 20 - 56
+    if entries > limits.max_entries:
+        raise _too_many_parts(limits)
+    if cd_size > limits.max_entries * MAX_DIRECTORY_ENTRY:
+        raise _too_many_parts(limits)
+    if cd_offset + cd_size != end:  # data before the archive, or a directory out of place
+        raise damaged
+    raw.seek(cd_offset)
+    directory = raw.read(cd_size)
+    found: list[_Entry] = []
+    position = 0
+    while position < len(directory):
+        fixed = directory[position : position + 46]
+        if len(fixed) != 46 or fixed[:4] != b"PK\x01\x02":
+            raise damaged
+        flags = struct.unpack("<H", fixed[8:10])[0]
+        name_len, extra_len, comment_len = struct.unpack("<3H", fixed[28:34])
+        external_attr = struct.unpack("<L", fixed[38:42])[0]
+        name = directory[position + 46 : position + 46 + name_len]
+        found.append(_Entry(name, flags, external_attr))
+        position += 46 + name_len + extra_len + comment_len
+        if len(found) > limits.max_entries:
+            raise _too_many_parts(limits)
+    if position != len(directory) or len(found) != entries:
+        raise damaged
+    return found
+
+
+ALLOWED_RAW_NAMES = frozenset(name.encode("ascii") for name in ALLOWED_MEMBERS)
+
+
+def _is_regular_file(external_attr: int) -> bool:
+    """True unless the entry's attributes say directory, symlink, device or pipe."""
+    mode = external_attr >> 16
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+        return False
+    return not external_attr & 0x10  # the MS-DOS directory attribute
+
+
+def _check_structure(
+    archive: zipfile.ZipFile, raw: IO[bytes], entries: list[_Entry], limits: Limits
+) -> None:
+    """Refuse archives that are not exactly what fieldapp writes (I-01 to I-06)."""
+    damaged = _damaged()
+    infos = archive.infolist()
+    if len(infos) != len(entries):
+        raise damaged
+    names = [entry.name for entry in entries]
+    # Raw bytes, not zipfile's names: zipfile cuts a name at a NUL byte
+    # ("records/template.jsonl\0../../x" would pass as records/template.jsonl).
+    if len(set(names)) != len(names) or not set(names) <= ALLOWED_RAW_NAMES:
         raise damaged
     total = 0
     spans = []
-    for info in infos:
-        if info.flag_bits & 0x1 or info.compress_type not in (
-            zipfile.ZIP_STORED,
-            zipfile.ZIP_DEFLATED,
-        ):
+    for info, entry in zip(infos, entries, strict=True):
+        if info.filename.encode("ascii", "replace") != entry.name:
             raise damaged
-        if info.file_size > limits.max_member or info.is_dir():
+        if entry.flag_bits & 0x1 or info.flag_bits & 0x1:  # encrypted entry
             raise damaged
+        if not _is_regular_file(entry.external_attr) or info.is_dir():
+            raise damaged
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise damaged
+        if info.file_size > limits.max_member:
+            raise BundleRefused(
+                _l(
+                    "A part of this file would unpack to more than %(megabytes)s MB, more than "
+                    "any fieldapp export holds. It was not opened.",
+                    megabytes=limits.max_member // 1_000_000,
+                )
+            )
         if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
             1, info.compress_size
         ):
-            raise damaged
+            raise BundleRefused(
+                _l(
+                    "A part of this file would unpack to more than %(ratio)s times its size, "
+                    "which no fieldapp export does (a zip bomb). It was not opened.",
+                    ratio=limits.max_ratio,
+                )
+            )
         total += info.file_size
         raw.seek(info.header_offset)
         header = raw.read(30)
         if len(header) != 30 or header[:4] != b"PK\x03\x04":
             raise damaged
+        local_flags = struct.unpack("<H", header[6:8])[0]
         name_len, extra_len = struct.unpack("<HH", header[26:30])
+        if local_flags & 0x1 or raw.read(name_len) != entry.name:
+            raise damaged  # the local header must name the same member, unencrypted
         end = info.header_offset + 30 + name_len + extra_len + info.compress_size
         spans.append((info.header_offset, end))
     if total > limits.max_total:
-        raise damaged
+        raise BundleRefused(
+            _l(
+                "This file would unpack to more than %(megabytes)s MB, more than any fieldapp "
+                "export holds. It was not opened.",
+                megabytes=limits.max_total // 1_000_000,
+            )
+        )
     spans.sort()
     for (_start, end), (next_start, _next_end) in zip(spans, spans[1:], strict=False):
         if end > next_start:  # overlapping entries: a zip bomb trick (gh-109858)
@@ -233,37 +435,81 @@ def _check_structure(archive: zipfile.ZipFile, raw: IO[bytes], limits: Limits) -
 
 
 def _read_member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
-    with archive.open(name) as member:
-        data = member.read(limit + 1)
+    try:
+        with archive.open(name) as member:
+            data = member.read(limit + 1)
+    except MEMBER_ERRORS:
+        raise _damaged() from None
     if len(data) > limit:
-        raise BundleRefused(_l("This file is damaged or is not a fieldapp export."))
+        raise _damaged()
     return data
 
 
-def _check_manifest(manifest: Any) -> None:
-    damaged = BundleRefused(_l("This file is damaged or is not a fieldapp export."))
+MANIFEST_FIELDS = frozenset(
+    ("format", "format_version", "app_version", "schema_revision", "device", "export_seq")
+    + ("created_at", "counts", "members")
+)
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+
+
+def _sha256_text(value: Any, path: str) -> None:
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise schema.RecordInvalid(path, "sha256")
+
+
+_DEVICE = schema.obj(
+    {"id": schema.uuid_text, "name": schema.text(80), "role": schema.one_of(DEVICE_ROLES)}
+)
+_MEMBER = schema.obj({"sha256": _sha256_text, "length": schema.integer(0, 2**63 - 1)})
+
+
+def check_manifest(manifest: Any) -> None:
+    """Refuse a manifest that is not exactly what fieldapp writes; every type is checked.
+
+    Booleans are not numbers here: ``"format_version": true`` is refused, not read as 1.
+    """
+    damaged = _damaged()
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise damaged
-    if manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if type(version) is not int:
+        raise damaged
+    if version != FORMAT_VERSION:
         raise BundleRefused(
             _l(
                 "This file was written by a different version of fieldapp (format %(version)s). "
                 "Update fieldapp on both machines.",
-                version=str(manifest.get("format_version"))[:20],
+                version=str(version)[:20],
             )
         )
+    seq = manifest.get("export_seq")
+    if type(seq) is int and seq > MAX_EXPORT_SEQ:
+        raise BundleRefused(
+            _l(
+                "This file says it is export %(seq)s of its device; export numbers stop at "
+                "%(max)s, so it was not made by fieldapp.",
+                seq=seq,
+                max=MAX_EXPORT_SEQ,
+            )
+        )
+    if set(manifest) != MANIFEST_FIELDS:
+        raise damaged
     try:
-        device = manifest["device"]
-        schema.uuid_text(device["id"], "device.id")
-        schema.integer(1, 10**9)(manifest["export_seq"], "export_seq")
-        members = manifest["members"]
+        schema.text(40)(manifest["app_version"], "app_version")
+        schema.text(64)(manifest["schema_revision"], "schema_revision")
+        _DEVICE(manifest["device"], "device")
+        schema.integer(1, MAX_EXPORT_SEQ)(seq, "export_seq")
+        schema.timestamp(manifest["created_at"], "created_at")
+        counts, members = manifest["counts"], manifest["members"]
+        if not isinstance(counts, dict) or not set(counts) <= set(schema.ALL_KINDS):
+            raise schema.RecordInvalid("counts", "kinds")
+        for kind, count in counts.items():
+            schema.integer(0, 10**9)(count, f"counts.{kind}")
         if not isinstance(members, dict) or not set(members) <= set(RECORD_MEMBERS):
-            raise ValueError("members")
-        for entry in members.values():
-            schema.integer(0, 10**13)(entry["length"], "length")
-            if not isinstance(entry["sha256"], str) or len(entry["sha256"]) != 64:
-                raise ValueError("sha256")
-    except (KeyError, TypeError, ValueError):
+            raise schema.RecordInvalid("members", "names")
+        for name, entry in members.items():
+            _MEMBER(entry, name)
+    except schema.RecordInvalid:
         raise damaged from None
 
 
@@ -287,9 +533,7 @@ def open_bundle(
     if size > limits.max_file:
         raise BundleRefused(_l("This file is larger than any fieldapp export may be."))
     with path.open("rb") as fh:
-        magic = fh.read(len(AGE_MAGIC))
-    if magic != AGE_MAGIC:
-        raise BundleRefused(_l("This file is not an encrypted fieldapp export."))
+        check_age_header(fh, limits)
     folder = private_tempdir(workdir)
     plain = folder / "bundle.zip"
     try:
@@ -304,25 +548,22 @@ def open_bundle(
                 )
             ) from None
         with plain.open("rb") as raw:
+            entries = _central_directory(raw, plain.stat().st_size, limits)
             try:
                 archive = zipfile.ZipFile(raw)
-            except (zipfile.BadZipFile, OSError, ValueError):
-                raise BundleRefused(
-                    _l("This file is damaged or is not a fieldapp export.")
-                ) from None
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+                raise _damaged() from None
             with archive:
-                _check_structure(archive, raw, limits)
+                _check_structure(archive, raw, entries, limits)
                 if MANIFEST not in archive.NameToInfo or SIGNATURE not in archive.NameToInfo:
-                    raise BundleRefused(_l("This file is damaged or is not a fieldapp export."))
+                    raise _damaged()
                 manifest_bytes = _read_member(archive, MANIFEST, limits.max_manifest)
                 signature = _read_member(archive, SIGNATURE, 1024)
                 try:
                     manifest = strictjson.loads(manifest_bytes)
                 except ValueError:
-                    raise BundleRefused(
-                        _l("This file is damaged or is not a fieldapp export.")
-                    ) from None
-                _check_manifest(manifest)
+                    raise _damaged() from None
+                check_manifest(manifest)
                 public = signing_key_of(manifest["device"]["id"])
                 try:
                     Ed25519PublicKey.from_public_bytes(public).verify(signature, manifest_bytes)
@@ -358,7 +599,7 @@ def _check_members(archive: zipfile.ZipFile, manifest: dict[str, Any], limits: L
                     if length > entry["length"] or length > limits.max_member:
                         raise damaged
                     digest.update(chunk)
-        except (zipfile.BadZipFile, zlib.error, EOFError):
+        except MEMBER_ERRORS:
             raise damaged from None
         if length != entry["length"] or digest.hexdigest() != entry["sha256"]:
             raise damaged

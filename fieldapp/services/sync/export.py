@@ -22,6 +22,8 @@ from .bundle import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
+    MAX_EXPORT_SEQ,
+    MAX_RECIPIENTS,
     SIGNATURE,
     SUFFIX,
     BundleRefused,
@@ -117,9 +119,21 @@ def export_bundle(instance_path: Path, output: Path | None = None) -> ExportResu
         raise BundleRefused(
             _l("No head-office key is registered, so the export could not be encrypted.")
         )
+    if len(recipients) >= MAX_RECIPIENTS:  # age adds one stanza of its own; see bundle.py
+        raise BundleRefused(
+            _l(
+                "More than %(max)s head-office keys are registered here; an export can be "
+                "encrypted to at most that many. Revoke the keys no longer used.",
+                max=MAX_RECIPIENTS - 1,
+            )
+        )
     signing_key = keys.load_signing_key(instance_path)
     last = db.session.execute(select(func.max(BundleExport.export_seq))).scalar()
     export_seq = (last or 0) + 1
+    if export_seq > MAX_EXPORT_SEQ:
+        raise BundleRefused(
+            _l("This installation has made %(max)s exports, the most it can.", max=MAX_EXPORT_SEQ)
+        )
     if output is None:
         folder = instance_path / EXPORT_DIR
         folder.mkdir(mode=0o700, exist_ok=True)

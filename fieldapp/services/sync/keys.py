@@ -18,7 +18,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyrage
 from cryptography.hazmat.primitives import serialization
@@ -71,12 +71,27 @@ class PublicKeyInfo:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` readable only by its owner, durably; never overwrite a key."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    """Create ``path`` readable only by its owner, durably.
+
+    Only called by :func:`initialise` while this installation has no identity yet, inside the
+    unit of work that records it: a key file already there is then a leftover of an attempt
+    that never committed (nothing was ever signed with it) and is replaced whole, never
+    written into.
+    """
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    os.replace(partial, path)
+    if hasattr(os, "O_DIRECTORY"):  # make the new name durable too (POSIX only)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def key_dir(instance_path: Path) -> Path:
@@ -127,6 +142,19 @@ def clean_name(name: str) -> str:
     return cleaned
 
 
+def check_headoffice_keys(headoffice_keys: list[PublicKeyInfo]) -> None:
+    """Refuse a key file that is not a head office's: exports cannot be encrypted to it."""
+    for info in headoffice_keys:
+        if info.role != DeviceRole.HEADOFFICE:
+            raise DeviceKeyError(
+                _l(
+                    "“%(name)s” is the public key file of a field laptop, not of a head office. "
+                    "Ask head office for its public key file.",
+                    name=info.name,
+                )
+            )
+
+
 def initialise(
     instance_path: Path, role: DeviceRole, name: str, headoffice_keys: list[PublicKeyInfo]
 ) -> Device:
@@ -134,49 +162,58 @@ def initialise(
 
     A field installation must be given at least one head-office public key: it encrypts every
     export to those. Running it again with the same role changes nothing (more head-office
-    keys are registered); a different role is refused.
+    keys are registered); a different role is refused. Everything is checked before anything
+    is kept: a refused key file leaves no identity, no key file and no registration behind.
     """
     cleaned = clean_name(name)
-    existing = self_device()
-    if existing is not None:
-        if existing.role != role:
-            raise DeviceKeyError(
-                _l("This installation already has keys for another role; it cannot change role.")
-            )
-        for info in headoffice_keys:
-            register(info)
-        return existing
-    if role == DeviceRole.FIELD and not headoffice_keys:
-        raise DeviceKeyError(
-            _l("A field installation needs the head office's public key file (--headoffice-key).")
-        )
-    folder = key_dir(instance_path)
-    signing_key = Ed25519PrivateKey.generate()
-    age_recipient = None
-    if role == DeviceRole.HEADOFFICE:
-        identity = pyrage.x25519.Identity.generate()
-        _write_private(folder / AGE_IDENTITY_FILE, (str(identity) + "\n").encode("ascii"))
-        age_recipient = str(identity.to_public())
-    _write_private(
-        folder / SIGNING_KEY_FILE,
-        signing_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    check_headoffice_keys(headoffice_keys)
     with writing() as session:
+        existing = self_device()
+        if existing is not None:
+            if existing.role != role:
+                raise DeviceKeyError(
+                    _l(
+                        "This installation already has keys for another role; "
+                        "it cannot change role."
+                    )
+                )
+            for info in headoffice_keys:
+                register(info)
+            return existing
+        if role == DeviceRole.FIELD and not headoffice_keys:
+            raise DeviceKeyError(
+                _l(
+                    "A field installation needs the head office's public key file "
+                    "(--headoffice-key)."
+                )
+            )
+        signing_key = Ed25519PrivateKey.generate()
+        identity = pyrage.x25519.Identity.generate() if role == DeviceRole.HEADOFFICE else None
         device = Device(
             device_id=str(uuid.uuid4()),
             name=cleaned,
             role=role,
             signing_public_key=_public_text(signing_key.public_key()),
-            age_recipient=age_recipient,
+            age_recipient=str(identity.to_public()) if identity else None,
             is_self=True,
         )
         session.add(device)
-    for info in headoffice_keys:
-        register(info)
+        for info in headoffice_keys:
+            register(info)
+        session.flush()
+        # The secret keys are written last, when nothing is left to refuse; the unit of work
+        # holds the write lock, so two first starts at once cannot both make an identity.
+        folder = key_dir(instance_path)
+        if identity is not None:
+            _write_private(folder / AGE_IDENTITY_FILE, (str(identity) + "\n").encode("ascii"))
+        _write_private(
+            folder / SIGNING_KEY_FILE,
+            signing_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
     return device
 
 
@@ -195,8 +232,20 @@ def write_public_key(path: Path) -> PublicKeyInfo:
             _l("This installation has no keys yet. Run “fieldapp init --role ... --name ...”.")
         )
     info = public_key_info(device)
-    path.write_text(json.dumps(info.document(), ensure_ascii=False, indent=2) + "\n", "utf-8")
+    path.write_bytes(public_key_bytes(info))
     return info
+
+
+def public_key_bytes(info: PublicKeyInfo) -> bytes:
+    """The content of a public key file, as ``fieldapp keys public`` writes it."""
+    return (json.dumps(info.document(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def public_key_file_name(name: str) -> str:
+    """A file name for an installation's public key file: its name, safe on any system."""
+    stem = "".join(ch if ch.isalnum() else "-" for ch in unicodedata.normalize("NFC", name))
+    stem = "-".join(part for part in stem.split("-") if part)[:60]
+    return f"{stem or 'fieldapp'}.pub"
 
 
 def parse_public_key(data: bytes) -> PublicKeyInfo:
@@ -238,10 +287,18 @@ def read_public_key(path: Path) -> PublicKeyInfo:
     """Read and validate a public key file."""
     try:
         with path.open("rb") as fh:
-            data = fh.read(MAX_PUBLIC_KEY_BYTES + 1)
+            return read_public_key_stream(fh)
     except OSError:
         raise DeviceKeyError(_l("The file %(path)s cannot be read.", path=str(path))) from None
-    return parse_public_key(data)
+
+
+def read_public_key_stream(stream: IO[bytes]) -> PublicKeyInfo:
+    """Read and validate a public key file from an open file or an upload.
+
+    The web's uploads and the command line's files are checked by this same function, so a
+    file one refuses the other refuses too. At most one byte more than the limit is read.
+    """
+    return parse_public_key(stream.read(MAX_PUBLIC_KEY_BYTES + 1))
 
 
 def register(info: PublicKeyInfo) -> tuple[Device, bool]:

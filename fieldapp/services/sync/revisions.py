@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 # Fields shown to people but never deciding anything: when and on which laptop a version was
 # made (laptop clocks are often wrong; the same change made on two laptops is one change).
 DISPLAY_ONLY = frozenset({"updated_at", "updated_by"})
@@ -36,7 +38,14 @@ REV_PATTERN = re.compile(r"^([1-9][0-9]{0,8})-([0-9a-f]{64})$")
 
 
 class InvalidRevision(ValueError):
-    """A rev that is malformed or does not match its content."""
+    """A rev that is malformed or does not match its content; ``message`` is translatable."""
+
+    def __init__(self, message: Any) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -53,7 +62,7 @@ def parse_rev(rev: str) -> tuple[int, str]:
     """Split a rev into its generation and hash, refusing anything malformed."""
     match = REV_PATTERN.match(rev)
     if match is None:
-        raise InvalidRevision(f"malformed rev: {rev[:80]!r}")
+        raise InvalidRevision(_l("malformed rev: %(rev)s", rev=repr(str(rev)[:80])))
     return int(match.group(1)), match.group(2)
 
 
@@ -93,11 +102,19 @@ class Version:
         if self.parent is not None:
             parent_generation = parse_rev(self.parent)[0]
             if self.generation != parent_generation + 1:
-                raise InvalidRevision(f"generation does not follow its parent: {self.rev}")
+                raise InvalidRevision(
+                    _l("generation does not follow its parent: %(rev)s", rev=self.rev)
+                )
         elif self.generation != 1:
-            raise InvalidRevision(f"a first version must have generation 1: {self.rev}")
-        if compute_rev(self.parent, self.body, self.deleted) != self.rev:
-            raise InvalidRevision(f"rev does not match the content: {self.rev}")
+            raise InvalidRevision(
+                _l("a first version must have generation 1: %(rev)s", rev=self.rev)
+            )
+        try:
+            rev = compute_rev(self.parent, self.body, self.deleted)
+        except UnicodeEncodeError:  # a lone surrogate such as \ud800 is not text
+            raise InvalidRevision(_l("contains a character that is not valid text")) from None
+        if rev != self.rev:
+            raise InvalidRevision(_l("rev does not match the content: %(rev)s", rev=self.rev))
 
 
 def first_version(body: Mapping[str, Any]) -> Version:

@@ -7,10 +7,13 @@ library) because a merge validates hundreds of thousands of records.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
+
+from flask_babel import lazy_gettext as _l
 
 LANGS = ("ar", "ckb", "ku", "en")
 PREFER_NOT = "prefer_not_to_say"
@@ -36,7 +39,13 @@ ACTION_STATUSES = ("proposed", "agreed", "in_progress", "done", "dropped")
 VERSIONED_KINDS = ("consultation", "question", "attendance", "action_point", "template")
 ALL_KINDS = (*VERSIONED_KINDS, "submission")
 
-SHORT, TITLE, LONG = 200, 300, 20_000
+SHORT, TITLE, LONG, MINUTES = 200, 300, 20_000, 200_000
+# The most bytes one record may take as canonical JSON. The largest consultation the rules
+# below allow (minutes of 200,000 characters in each of the four languages, at the worst six
+# bytes per character once JSON escapes a control character as \u00XX, plus description,
+# consent text and lists) is about 6 MB; tests/test_schema.py builds it and checks it fits.
+# The bundle's line cap is derived from this, so what the app saves it can also merge.
+MAX_RECORD_BYTES = 8_000_000
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _TOKEN = re.compile(r"^[a-z0-9_]{1,40}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
@@ -45,14 +54,46 @@ _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$", r
 
 
 class RecordInvalid(ValueError):
-    """A record does not have the shape its kind requires; the message names the field."""
+    """A record does not have the shape its kind requires; the message names the field.
+
+    ``problem`` is a translatable message (lazy), so a coordinator reads it in their language;
+    ``path`` names the field in the record's own (language-neutral) field names.
+    """
+
+    def __init__(self, path: str, problem: Any) -> None:
+        super().__init__(path, problem)
+        self.path = path
+        self.problem = problem
+
+    @property
+    def message(self) -> Any:
+        """The problem, translatable: ``field: problem``."""
+        if not self.path:
+            return self.problem
+        # Translators: a field of a record, then what is wrong with it.
+        return _l("%(field)s: %(problem)s", field=self.path[:120], problem=self.problem)
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 Check = Callable[[Any, str], None]
 
 
-def _fail(path: str, problem: str) -> RecordInvalid:
-    return RecordInvalid(f"{path}: {problem}")
+def _fail(path: str, problem: Any) -> RecordInvalid:
+    return RecordInvalid(path, problem)
+
+
+def check_size(kind: str, size: int) -> None:
+    """Refuse a record whose canonical JSON is larger than :data:`MAX_RECORD_BYTES`."""
+    if size > MAX_RECORD_BYTES:
+        raise _fail(
+            kind,
+            _l(
+                "larger than %(megabytes)s MB, the most one record may hold",
+                megabytes=MAX_RECORD_BYTES // 1_000_000,
+            ),
+        )
 
 
 def text(max_length: int, required: bool = True) -> Check:
@@ -60,11 +101,11 @@ def text(max_length: int, required: bool = True) -> Check:
 
     def check(value: Any, path: str) -> None:
         if not isinstance(value, str):
-            raise _fail(path, "must be text")
+            raise _fail(path, _l("must be text"))
         if len(value) > max_length:
-            raise _fail(path, f"longer than {max_length} characters")
+            raise _fail(path, _l("longer than %(max)s characters", max=max_length))
         if required and not value.strip():
-            raise _fail(path, "must not be empty")
+            raise _fail(path, _l("must not be empty"))
 
     return check
 
@@ -74,7 +115,7 @@ def one_of(choices: tuple[str, ...]) -> Check:
 
     def check(value: Any, path: str) -> None:
         if value not in choices:
-            raise _fail(path, f"must be one of {', '.join(choices)}")
+            raise _fail(path, _l("must be one of %(choices)s", choices=", ".join(choices)))
 
     return check
 
@@ -84,7 +125,9 @@ def integer(low: int, high: int) -> Check:
 
     def check(value: Any, path: str) -> None:
         if type(value) is not int or not low <= value <= high:
-            raise _fail(path, f"must be a whole number from {low} to {high}")
+            raise _fail(
+                path, _l("must be a whole number from %(low)s to %(high)s", low=low, high=high)
+            )
 
     return check
 
@@ -92,41 +135,41 @@ def integer(low: int, high: int) -> Check:
 def boolean(value: Any, path: str) -> None:
     """True or false."""
     if type(value) is not bool:
-        raise _fail(path, "must be true or false")
+        raise _fail(path, _l("must be true or false"))
 
 
 def uuid_text(value: Any, path: str) -> None:
     """A UUID in its canonical lower-case form."""
     if not isinstance(value, str) or not _UUID.match(value):
-        raise _fail(path, "must be a UUID")
+        raise _fail(path, _l("must be a UUID"))
 
 
 def iso_date(value: Any, path: str) -> None:
     """A calendar date YYYY-MM-DD."""
     if not isinstance(value, str) or not _DATE.match(value):
-        raise _fail(path, "must be a date YYYY-MM-DD")
+        raise _fail(path, _l("must be a date YYYY-MM-DD"))
     try:
         date.fromisoformat(value)
     except ValueError:
-        raise _fail(path, "must be a real date") from None
+        raise _fail(path, _l("must be a real date")) from None
 
 
 def clock_time(value: Any, path: str) -> None:
     """A time of day HH:MM."""
     if not isinstance(value, str) or not _TIME.match(value):
-        raise _fail(path, "must be a time HH:MM")
+        raise _fail(path, _l("must be a time HH:MM"))
 
 
 def timestamp(value: Any, path: str) -> None:
     """A UTC timestamp for display (never used to decide anything)."""
     if not isinstance(value, str) or not _TIMESTAMP.match(value):
-        raise _fail(path, "must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
+        raise _fail(path, _l("must be a UTC time YYYY-MM-DDTHH:MM:SSZ"))
 
 
 def token(value: Any, path: str) -> None:
     """A short machine name: lower-case letters, digits, underscores."""
     if not isinstance(value, str) or not _TOKEN.match(value):
-        raise _fail(path, "must be a short name of a-z, 0-9 and _")
+        raise _fail(path, _l("must be a short name of a-z, 0-9 and _"))
 
 
 def optional(check: Check) -> Check:
@@ -144,9 +187,9 @@ def list_of(check: Check, max_items: int) -> Check:
 
     def wrapped(value: Any, path: str) -> None:
         if not isinstance(value, list):
-            raise _fail(path, "must be a list")
+            raise _fail(path, _l("must be a list"))
         if len(value) > max_items:
-            raise _fail(path, f"more than {max_items} items")
+            raise _fail(path, _l("more than %(max)s items", max=max_items))
         for index, item in enumerate(value):
             check(item, f"{path}[{index}]")
 
@@ -158,13 +201,15 @@ def multilingual(max_length: int, required: bool = True) -> Check:
 
     def check(value: Any, path: str) -> None:
         if not isinstance(value, dict):
-            raise _fail(path, "must be an object of texts per language")
+            raise _fail(path, _l("must be an object of texts per language"))
         for lang, item in value.items():
             if lang not in LANGS:
-                raise _fail(path, f"unknown language {str(lang)[:10]!r}")
+                raise _fail(
+                    path, _l("unknown language %(language)s", language=repr(str(lang)[:10]))
+                )
             text(max_length, required=False)(item, f"{path}.{lang}")
         if required and not any(isinstance(v, str) and v.strip() for v in value.values()):
-            raise _fail(path, "needs text in at least one language")
+            raise _fail(path, _l("needs text in at least one language"))
 
     return check
 
@@ -175,14 +220,14 @@ def obj(fields: Mapping[str, Check], optional_fields: Mapping[str, Check] | None
 
     def check(value: Any, path: str) -> None:
         if not isinstance(value, dict):
-            raise _fail(path, "must be an object")
+            raise _fail(path, _l("must be an object"))
         missing = [name for name in fields if name not in value]
         if missing:
-            raise _fail(path, f"missing {', '.join(missing)}")
+            raise _fail(path, _l("missing %(fields)s", fields=", ".join(missing)))
         for name, item in value.items():
             rule = fields.get(name) or extra.get(name)
             if rule is None:
-                raise _fail(path, f"unexpected field {str(name)[:40]!r}")
+                raise _fail(path, _l("unexpected field %(field)s", field=repr(str(name)[:40])))
             rule(item, f"{path}.{name}")
 
     return check
@@ -222,7 +267,7 @@ BODY_CHECKS: dict[str, Check] = {
             "languages": list_of(one_of(LANGS), 4),
             "groups": list_of(_group, 30),
             "consent_text": multilingual(LONG, required=False),
-            "minutes": multilingual(200_000, required=False),
+            "minutes": multilingual(MINUTES, required=False),
         },
     ),
     "question": obj(
@@ -292,14 +337,14 @@ def _answer(value: Any, path: str) -> None:
     if isinstance(value, list):
         list_of(token, 50)(value, path)
         return
-    raise _fail(path, "must be text, a rating 1-5, yes/no or a list of options")
+    raise _fail(path, _l("must be text, a rating 1-5, yes/no or a list of options"))
 
 
 def _answers(value: Any, path: str) -> None:
     if not isinstance(value, dict):
-        raise _fail(path, "must be an object of answers per question")
+        raise _fail(path, _l("must be an object of answers per question"))
     if len(value) > 200:
-        raise _fail(path, "more than 200 answers")
+        raise _fail(path, _l("more than %(max)s answers", max=200))
     for key, item in value.items():
         uuid_text(key, f"{path}.<question>")
         _answer(item, f"{path}.{key}")
@@ -331,12 +376,26 @@ SUBMISSION_CHECK = obj(
 
 
 def check_body(kind: str, body: Any) -> None:
-    """Raise RecordInvalid unless ``body`` is a valid body of a ``kind`` version."""
+    """Raise RecordInvalid unless ``body`` is a valid body of a ``kind`` version.
+
+    Besides its fields, a body must fit :data:`MAX_RECORD_BYTES` as canonical JSON (the form
+    every installation stores and exports), so whatever is saved here can be merged elsewhere.
+    """
     try:
         rule = BODY_CHECKS[kind]
     except KeyError:
-        raise RecordInvalid(f"unknown record kind {kind[:40]!r}") from None
+        raise RecordInvalid("", _l("unknown record kind %(kind)s", kind=repr(kind[:40]))) from None
     rule(body, kind)
+    check_size(kind, canonical_size(body))
+
+
+def canonical_size(value: Any) -> int:
+    """Bytes of ``value`` as canonical JSON (sorted keys, no spaces, UTF-8)."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return len(text.encode("utf-8"))
+    except (UnicodeEncodeError, ValueError):
+        raise RecordInvalid("", _l("contains a character that is not valid text")) from None
 
 
 _SUBMISSION_REQUIRED = frozenset(
@@ -421,4 +480,4 @@ def check_submission(record: Any, known_ids: set[str] | None = None) -> None:
     if is_valid_submission(record, known_ids):
         return
     SUBMISSION_CHECK(record, "submission")  # raises, naming the field
-    raise RecordInvalid("submission: not valid")
+    raise RecordInvalid("submission", _l("not valid"))

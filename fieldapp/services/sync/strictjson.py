@@ -1,9 +1,15 @@
-"""JSON as fieldapp accepts it from outside: no NaN or Infinity, no duplicate keys."""
+"""JSON as fieldapp accepts it from outside: no NaN or Infinity, no duplicate keys, and no
+lone surrogates (``"\\ud800"`` parses to a Python string that cannot be encoded as UTF-8, so it
+would fail later, while hashing or printing, instead of being refused here)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+# A \uD800-\uDFFF escape: half of a surrogate pair, or a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -22,10 +28,24 @@ DECODER = json.JSONDecoder(
 )
 
 
+def refuse_lone_surrogates(text: str, value: Any) -> None:
+    """Raise ValueError if ``value`` (parsed from ``text``) holds a lone surrogate.
+
+    Only text with a surrogate escape is re-encoded, so ordinary lines cost one regex scan.
+    """
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a lone surrogate is not text") from None
+
+
 def loads(data: bytes | str) -> Any:
     """Parse strictly; raise ValueError (never RecursionError or UnicodeDecodeError)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return DECODER.decode(text)
+        value = DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(str(exc)[:200]) from None
+    refuse_lone_surrogates(text, value)
+    return value
