@@ -90,6 +90,10 @@ def _init_extensions(app: Flask) -> None:
     from .kiosk import bp as kiosk_bp
     from .main import bp as main_bp
     from .sync import bp as sync_bp
+    from .activity import bp as activity_bp
+    from .codebook import bp as codebook_bp
+    from .conflicts import bp as conflicts_bp
+    from .review import bp as review_bp
 
     participant_only = app.config.get("PARTICIPANT_ONLY", False)
     db.init_app(app)
@@ -118,6 +122,10 @@ def _init_extensions(app: Flask) -> None:
         app.register_blueprint(admin_bp)
         app.register_blueprint(sync_bp)
         app.register_blueprint(consultations_bp)
+        app.register_blueprint(review_bp)
+        app.register_blueprint(codebook_bp)
+        app.register_blueprint(conflicts_bp)
+        app.register_blueprint(activity_bp)
     app.register_blueprint(kiosk_bp)
     # Browsers that ignore the page's <link rel="icon"> ask for /favicon.ico: answer, not 404.
     app.add_url_rule("/favicon.ico", "favicon", _favicon)

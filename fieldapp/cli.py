@@ -416,7 +416,7 @@ def serve(path: Path, port: int) -> None:
 @click.argument("username")
 @click.option(
     "--role",
-    type=click.Choice(["facilitator", "coordinator"]),
+    type=click.Choice(["facilitator", "analyst", "viewer", "coordinator"]),
     default="facilitator",
     show_default=True,
 )
@@ -498,6 +498,7 @@ def export_command(output: Path | None, as_json: bool) -> None:
 @reports_instance_errors
 def merge_command(files: tuple[Path, ...], as_json: bool) -> None:
     """Merge bundles from laptops (or another office); each file on its own."""
+    from .services import activity
     from .services.errors import FieldappError
     from .services.sync.history import format_ranges
     from .services.sync.merge import merge_files
@@ -507,6 +508,7 @@ def merge_command(files: tuple[Path, ...], as_json: bool) -> None:
     with app.app_context():
         try:
             summaries = merge_files(files, path, translate=lambda m: translate_lazy(app, m))
+            activity.imports_ended(summaries)  # each file's outcome on the Activity page
         except FieldappError as exc:
             fail(translate_lazy(app, exc.message), exit_code=1)
     text = cli_translations(cli_language())
@@ -590,3 +592,27 @@ def demo_data_command(consultations: int, submissions: int, seed: int) -> None:
         except FieldappError as exc:
             fail(translate_lazy(app, exc.message), exit_code=1)
     echo(", ".join(f"{name} {number}" for name, number in made.items()))
+
+
+@migrations_group.command("rebuild-index")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_instance_errors
+def rebuild_index_command(as_json: bool) -> None:
+    """Fill the Contributions read model again from the submissions and records held."""
+    from .services import contributions
+
+    app = open_installation(instance_path())
+    with app.app_context():
+        result = contributions.rebuild()
+    text = cli_translations(cli_language())
+    line = text.gettext(
+        N_(
+            "Rebuilt the contributions index: %(contributions)s answers from %(submissions)s "
+            "submissions, %(reviews)s review and coding records applied."
+        )
+    ) % {
+        "contributions": result["contributions"],
+        "submissions": result["submissions"],
+        "reviews": result["reviews_and_codings"],
+    }
+    _emit(result, as_json, [line])

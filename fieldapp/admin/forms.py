@@ -13,6 +13,8 @@ from ..models import Role
 
 ROLE_CHOICES = [
     SelectChoice(Role.FACILITATOR.value, _l("Facilitator")),
+    SelectChoice(Role.ANALYST.value, _l("Analyst (reviews and codes at head office)")),
+    SelectChoice(Role.VIEWER.value, _l("Viewer (dashboards and reports only)")),
     SelectChoice(Role.COORDINATOR.value, _l("Coordinator (also manages accounts)")),
 ]
 

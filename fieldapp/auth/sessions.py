@@ -12,7 +12,8 @@ from werkzeug.wrappers import Response
 
 from ..extensions import login_manager
 from ..models import User
-from ..services import accounts
+from ..services import accounts, records
+from . import access
 
 SESSION_TOKEN_KEY = "sid"  # noqa: S105 -- the name of a session key, not a secret
 # Endpoints served before anyone has signed in (W-01). Everything else needs a facilitator.
@@ -128,6 +129,7 @@ def _require_login() -> Response | None:
     A browser put in kiosk mode by a facilitator shows only the participant pages until the
     facilitator unlocks it with their password.
     """
+    records.set_actor(None)  # nobody acts until this request's account is known
     if request.endpoint is None or request.blueprint == PARTICIPANT_BLUEPRINT:
         return None
     locked = session.get(KIOSK_LOCK_KEY)
@@ -136,6 +138,10 @@ def _require_login() -> Response | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if current_user.is_authenticated:
+        records.set_actor(
+            records.Actor(current_user.id, current_user.username, current_user.display_name)
+        )
+        access.check_role()  # 403 unless this account's role may use the endpoint
         return None
     return _unauthorized()
 
@@ -146,4 +152,6 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = None  # the server-side session record does this job
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
+    access.init_app(app)
+    app.teardown_request(lambda _error: records.set_actor(None))
     app.before_request(_require_login)

@@ -4,11 +4,14 @@ from .audit import AuditEvent
 from .counter import Counter
 from .device import Device, DeviceRole
 from .intake import IntakeSession, ParticipantDraft
+from .review import Contribution, ContributionCode
 from .sync import BundleExport, BundleImport, RecordHead, RecordVersion, Submission
 from .user import LoginFailure, LoginSession, Role, User
 
 __all__ = [
     "BundleExport",
+    "Contribution",
+    "ContributionCode",
     "BundleImport",
     "RecordHead",
     "RecordVersion",

@@ -14,10 +14,16 @@ from .types import UTCDateTime, utcnow
 
 
 class Role(enum.StrEnum):
-    """What an account may do. A coordinator is a facilitator who also manages accounts."""
+    """What an account may do (the pages of each role: ``fieldapp.auth.access``).
+
+    A coordinator can do everything; an analyst reviews and codes at head office; a viewer
+    sees dashboards and reports only.
+    """
 
     FACILITATOR = "facilitator"
     COORDINATOR = "coordinator"
+    ANALYST = "analyst"
+    VIEWER = "viewer"
 
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +22,7 @@ from sqlalchemy import func, select
 from ..database import content_changed, database_key, writing
 from ..extensions import db
 from ..models import RecordHead, RecordVersion, Submission
+from . import contributions
 from .errors import FieldappError
 from .sync import schema
 from .sync.keys import self_device
@@ -107,6 +111,7 @@ def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
     """
     content_changed()
     with_conflicts = 0
+    changed: list[RecordHead] = []
     for chunk in _chunks(list(kind_by_id)):
         versions: dict[str, list[Version]] = {record_id: [] for record_id in chunk}
         for row in db.session.execute(
@@ -142,6 +147,9 @@ def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
             if consultation is not None:  # a deletion's body has none: keep the link
                 head.consultation_id = consultation
             with_conflicts += bool(resolution.conflicts)
+            changed.append(head)
+    db.session.flush()
+    contributions.heads_changed(changed)
     return with_conflicts
 
 
@@ -166,21 +174,79 @@ def _store(kind: str, record_id: str, version: Version) -> None:
     store_versions(kind, record_id, [version])
 
 
+@dataclass(frozen=True)
+class Actor:
+    """The account making changes: stamped on every version and on the activity log."""
+
+    user_id: int | None
+    username: str
+    name: str
+
+    def stamp(self) -> dict[str, str]:
+        """The ``account`` field of a version body (never a secret)."""
+        return {"username": self.username[:40], "name": self.name[:80]}
+
+
+_actor: ContextVar[Actor | None] = ContextVar("fieldapp_actor", default=None)
+
+
+def set_actor(actor: Actor | None) -> None:
+    """Say who is acting for the rest of this request or command (None: nobody signed in)."""
+    _actor.set(actor)
+
+
+def current_actor() -> Actor | None:
+    """The account acting now, if any."""
+    return _actor.get()
+
+
+@contextmanager
+def acting_as(actor: Actor | None) -> Iterator[None]:
+    """Act as ``actor`` inside the block (tests, commands), then as before."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
 def _stamped(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {**body, "updated_at": utc_stamp(), "updated_by": this_device_id()}
+    stamped = {k: v for k, v in body.items() if k != "account"}
+    stamped.update(updated_at=utc_stamp(), updated_by=this_device_id())
+    actor = _actor.get()
+    if actor is not None:
+        stamped["account"] = actor.stamp()
+    return stamped
+
+
+def _log_change(action: str, kind: str, record_id: str, rev: str, **extra: Any) -> None:
+    """An activity entry for a change made here (inside the change's transaction)."""
+    from . import audit
+
+    actor = _actor.get()
+    audit.record_detail(
+        action,
+        actor.user_id if actor else None,
+        f"{kind}:{record_id}",
+        {"kind": kind, "id": record_id, "rev": rev, **extra},
+    )
 
 
 def create(kind: str, body: Mapping[str, Any], record_id: str | None = None) -> tuple[str, str]:
     """Save a new record of ``kind``; return its id and rev."""
     full = _stamped(body)
+    record_id = record_id or str(uuid.uuid4())
     try:
         schema.check_body(kind, full)
+        schema.check_record_id(kind, record_id, full)
     except schema.RecordInvalid as exc:
         raise RecordError(_l("The record is not valid: %(problem)s", problem=str(exc))) from None
-    record_id = record_id or str(uuid.uuid4())
     version = first_version(full)
     with writing():
+        if db.session.get(RecordHead, record_id) is not None:
+            raise RecordError(_l("This record exists already."))
         _store(kind, record_id, version)
+        _log_change("record.created", kind, record_id, version.rev)
     return record_id, version.rev
 
 
@@ -208,7 +274,132 @@ def update(record_id: str, body: Mapping[str, Any], base_rev: str, deleted: bool
                 ) from None
         version = next_version(parent, full, deleted=deleted)
         _store(head.kind, record_id, version)
+        _log_change(
+            "record.deleted" if deleted else "record.updated",
+            head.kind,
+            record_id,
+            version.rev,
+            parent=base_rev,
+        )
     return version.rev
+
+
+def live_leaves(record_id: str) -> list[Version]:
+    """The winner first, then every conflicting live version of a record."""
+    resolution = resolve(load_versions(record_id))
+    return [resolution.winner, *resolution.conflicts]
+
+
+def resolve_conflict(
+    record_id: str, body: Mapping[str, Any], base_revs: Iterable[str]
+) -> str:
+    """End a conflict: save ``body`` as the record's value, built on every conflicting version.
+
+    ``base_revs`` are the live versions the person compared; if the record has others now
+    (a merge brought one), the resolution is refused with :class:`StaleRecord`. The result is
+    a new version on the winner plus a deletion on top of each other live version, CouchDB's
+    way: the deletions make the losers leaves that are no longer live, so after the next
+    export and merge the resolution wins on every installation, whatever order files come in,
+    and the bundle format needs no second parent.
+    """
+    with writing():
+        head = db.session.get(RecordHead, record_id)
+        if head is None:
+            raise RecordError(_l("This record does not exist."))
+        leaves = live_leaves(record_id)
+        if sorted(v.rev for v in leaves) != sorted(set(base_revs)):
+            raise StaleRecord(json.loads(head.body), head.winner_rev, body, head.kind)
+        full = _stamped(body)
+        try:
+            schema.check_body(head.kind, full)
+            schema.check_record_id(head.kind, record_id, full)
+        except schema.RecordInvalid as exc:
+            raise RecordError(_l("The record is not valid: %(problem)s", problem=str(exc))) from None
+        winner, losers = leaves[0], leaves[1:]
+        made = [next_version(winner, full)]
+        made += [next_version(loser, _stamped({}), deleted=True) for loser in losers]
+        store_versions(head.kind, record_id, made)
+        _log_change(
+            "record.resolved",
+            head.kind,
+            record_id,
+            made[0].rev,
+            parents=[v.rev for v in leaves],
+        )
+    return made[0].rev
+
+
+def save_many(
+    kind: str, bodies: Mapping[str, Mapping[str, Any]], action: str = "record.bulk"
+) -> int:
+    """Create or update many records of ``kind`` at once, each on its current winner.
+
+    For bulk actions (review of a filter's selection): a record whose current body already
+    equals the new one (apart from stamps) is left alone. Returns how many changed; the
+    activity log gets one ``action`` entry with the count, not one per record.
+    """
+    changed = 0
+    with writing():
+        for chunk in _chunks(list(bodies)):
+            heads = {
+                h.record_id: h
+                for h in db.session.execute(
+                    select(RecordHead).where(RecordHead.record_id.in_(chunk))
+                ).scalars()
+            }
+            made: dict[str, list[Version]] = {}
+            for record_id in chunk:
+                full = _stamped(bodies[record_id])
+                try:
+                    schema.check_body(kind, full)
+                    schema.check_record_id(kind, record_id, full)
+                except schema.RecordInvalid as exc:
+                    raise RecordError(
+                        _l("The record is not valid: %(problem)s", problem=str(exc))
+                    ) from None
+                head = heads.get(record_id)
+                if head is None:
+                    made[record_id] = [first_version(full)]
+                    continue
+                if head.kind != kind:
+                    raise RecordError(_l("This record does not exist."))
+                now = json.loads(head.body)
+                if not head.deleted and _same(now, full):
+                    continue
+                parent = Version(head.winner_rev, None, now, head.deleted)
+                made[record_id] = [next_version(parent, full)]
+            for record_id, versions in made.items():
+                for version in versions:
+                    db.session.add(
+                        RecordVersion(
+                            record_id=record_id,
+                            rev=version.rev,
+                            kind=kind,
+                            parent_rev=version.parent,
+                            deleted=version.deleted,
+                            body=body_text(version.body),
+                        )
+                    )
+            db.session.flush()
+            refresh_heads({record_id: kind for record_id in made})
+            changed += len(made)
+        if changed:
+            from . import audit
+
+            actor = _actor.get()
+            audit.record_detail(
+                action, actor.user_id if actor else None, kind, {"kind": kind, "count": changed}
+            )
+    return changed
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal apart from the display-only stamps."""
+    from .sync.revisions import DISPLAY_ONLY
+
+    return {k: v for k, v in a.items() if k not in DISPLAY_ONLY} == {
+        k: v for k, v in b.items() if k not in DISPLAY_ONLY
+    }
 
 
 def delete(record_id: str, base_rev: str) -> str:
@@ -280,6 +471,8 @@ def store_submission(record: Mapping[str, Any]) -> str:
     with writing() as session:
         if session.get(Submission, record["uuid"]) is None:
             session.add(Submission(**submission_row(record)))
+            session.flush()
+            contributions.index_submissions([record])
     return str(record["uuid"])
 
 

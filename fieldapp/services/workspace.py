@@ -30,7 +30,7 @@ from .errors import FieldappError
 from .sync import keys, schema, strictjson
 from .sync.revisions import canonical_json
 
-STAMPS = ("updated_at", "updated_by")
+STAMPS = ("updated_at", "updated_by", "account")
 OPEN_ACTION_STATUSES = ("proposed", "agreed", "in_progress")
 TEMPLATE_FORMAT = "fieldapp-template"
 TEMPLATE_VERSION = 1

@@ -24,6 +24,7 @@ from sqlalchemy.sql.dml import Insert
 from ...database import writing
 from ...extensions import db
 from ...models import BundleImport, Device, DeviceRole, RecordHead, RecordVersion, Submission
+from .. import contributions
 from ..errors import FieldappError
 from ..records import refresh_heads
 from . import history, keys, schema, strictjson
@@ -33,7 +34,10 @@ from .revisions import InvalidRevision, Version, canonical_json
 BATCH = 5000
 SUBMISSION_BATCH = 20_000
 VERSION_FIELDS = {"id", "rev", "parent", "deleted", "body"}
-DELETED_BODY = schema.obj({"updated_at": schema.timestamp, "updated_by": schema.uuid_text})
+DELETED_BODY = schema.obj(
+    {"updated_at": schema.timestamp, "updated_by": schema.uuid_text},
+    {"account": schema.BODY_ACCOUNT},
+)
 
 
 @dataclass
@@ -124,6 +128,7 @@ def _version_from(record: Any, kind: str) -> tuple[str, Version]:
         DELETED_BODY(record["body"], f"{kind}.body")
     else:
         schema.check_body(kind, record["body"])
+        schema.check_record_id(kind, record["id"], record["body"])
     version = Version(record["rev"], record["parent"], record["body"], record["deleted"])
     try:
         version.verify()
@@ -279,9 +284,11 @@ def _merge_submissions(bundle: OpenedBundle, limits: Limits, own_only: str | Non
     write = _submission_writer()
     known_ids: set[str] = set()
     rows: list[tuple[Any, ...]] = []
+    indexer = contributions.Indexer()
     seen = 0
     with _no_cyclic_gc():
-        seen = _parse_submissions(bundle, limits, write, known_ids, rows, own_only)
+        seen = _parse_submissions(bundle, limits, write, known_ids, rows, own_only, indexer)
+        indexer.finish()
     return seen
 
 
@@ -317,6 +324,7 @@ def _parse_submissions(
     known_ids: set[str],
     rows: list[tuple[Any, ...]],
     own_only: str | None,
+    indexer: contributions.Indexer,
 ) -> int:
     seen = 0
     for line in bundle.lines("submission", limits):
@@ -338,6 +346,7 @@ def _parse_submissions(
                 text,
             )
         )
+        indexer.add(record)  # its answers' rows in the read model (a known one's: ignored)
         seen += 1
         if len(rows) >= SUBMISSION_BATCH:
             _write_batch(rows, write)

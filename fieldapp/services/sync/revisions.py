@@ -33,7 +33,7 @@ from flask_babel import lazy_gettext as _l
 
 # Fields shown to people but never deciding anything: when and on which laptop a version was
 # made (laptop clocks are often wrong; the same change made on two laptops is one change).
-DISPLAY_ONLY = frozenset({"updated_at", "updated_by"})
+DISPLAY_ONLY = frozenset({"updated_at", "updated_by", "account"})
 REV_PATTERN = re.compile(r"^([1-9][0-9]{0,8})-([0-9a-f]{64})$")
 
 

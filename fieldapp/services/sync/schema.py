@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
@@ -35,8 +36,22 @@ AGE_BANDS = ("under_18", "18_29", "30_44", "45_59", "60_plus", PREFER_NOT)
 PRIORITIES = ("low", "medium", "high")
 ACTION_STATUSES = ("proposed", "agreed", "in_progress", "done", "dropped")
 
-# Editable kinds are kept as versions; submissions are immutable.
-VERSIONED_KINDS = ("consultation", "question", "attendance", "action_point", "template")
+REVIEW_STATES = ("received", "approved", "has_issues", "excluded")
+EXCLUSION_REASONS = ("duplicate", "off_topic", "test_entry", "withdrawn_consent", "other")
+CODE_STATUSES = ("active", "retired")
+
+# Editable kinds are kept as versions; submissions are immutable. Head office's review
+# states, codings and codebook entries are records like the others (they sync upward).
+VERSIONED_KINDS = (
+    "consultation",
+    "question",
+    "attendance",
+    "action_point",
+    "template",
+    "code",
+    "review",
+    "coding",
+)
 ALL_KINDS = (*VERSIONED_KINDS, "submission")
 
 SHORT, TITLE, LONG, MINUTES = 200, 300, 20_000, 200_000
@@ -242,7 +257,20 @@ _group_count = obj({"group": token, "count": integer(0, 100_000)})
 _note = obj({"on": iso_date, "text": text(LONG)})
 _group = obj({"id": token, "label": multilingual(SHORT)})
 
+_COLOUR = re.compile(r"^#[0-9a-f]{6}\Z")
+
+
+def colour(value: Any, path: str) -> None:
+    """A colour #rrggbb in lower case."""
+    if not isinstance(value, str) or not _COLOUR.match(value):
+        raise _fail(path, _l("must be a colour #rrggbb"))
+
+
+# The account that made a version, shown beside the installation (never a secret).
+_account = obj({"username": text(40), "name": text(80, required=False)})
 _common = {"updated_at": timestamp, "updated_by": uuid_text}
+BODY_ACCOUNT = _account
+_common_optional = {"account": _account}
 
 BODY_CHECKS: dict[str, Check] = {
     "consultation": obj(
@@ -255,6 +283,7 @@ BODY_CHECKS: dict[str, Check] = {
             **_common,
         },
         {
+            **_common_optional,
             "description": multilingual(LONG, required=False),
             "programme": text(SHORT, required=False),
             "district": optional(text(60)),
@@ -279,11 +308,11 @@ BODY_CHECKS: dict[str, Check] = {
             "original_language": one_of(LANGS),
             **_common,
         },
-        {"options": list_of(_option, 50), "required": boolean},
+        {"options": list_of(_option, 50), "required": boolean, **_common_optional},
     ),
     "attendance": obj(
         {"consultation": uuid_text, "counts": list_of(_count, 500), **_common},
-        {"group_counts": list_of(_group_count, 30)},
+        {"group_counts": list_of(_group_count, 30), **_common_optional},
     ),
     "action_point": obj(
         {
@@ -295,6 +324,7 @@ BODY_CHECKS: dict[str, Check] = {
             **_common,
         },
         {
+            **_common_optional,
             "responsible": text(SHORT, required=False),
             "due_on": optional(iso_date),
             "position": integer(0, 10_000),
@@ -321,10 +351,61 @@ BODY_CHECKS["template"] = obj(
         **_common,
     },
     {
+        **_common_optional,
         "description": multilingual(LONG, required=False),
         "kind": optional(one_of(CONSULTATION_KINDS)),
     },
 )
+
+BODY_CHECKS["code"] = obj(
+    {
+        "name": multilingual(SHORT),
+        "original_language": one_of(LANGS),
+        "colour": colour,
+        "status": one_of(CODE_STATUSES),
+        **_common,
+    },
+    {
+        **_common_optional,
+        "description": multilingual(LONG, required=False),
+        "parent": optional(uuid_text),
+        "merged_into": optional(uuid_text),
+        "position": integer(0, 10_000),
+    },
+)
+_contribution = {"submission": uuid_text, "question": uuid_text, "consultation": uuid_text}
+BODY_CHECKS["review"] = obj(
+    {**_contribution, "state": one_of(REVIEW_STATES), **_common},
+    {
+        **_common_optional,
+        "reason": optional(one_of(EXCLUSION_REASONS)),
+        "note": text(LONG, required=False),
+    },
+)
+BODY_CHECKS["coding"] = obj(
+    {**_contribution, "codes": list_of(uuid_text, 50), **_common},
+    {**_common_optional, "note": text(LONG, required=False)},
+)
+
+
+# Review states and codings of one contribution are one record each, whose id every
+# installation derives alike: two offices reviewing the same answer edit the same record (and
+# conflict, to be resolved), never two records that both count.
+CONTRIBUTION_RECORD_NS = uuid.UUID("6f1c3d52-9a4e-4c8b-b7d2-2f0e5a9c1b74")
+PER_CONTRIBUTION_KINDS = ("review", "coding")
+
+
+def contribution_record_id(kind: str, submission: str, question: str) -> str:
+    """The id of the ``kind`` record (review or coding) of one answer."""
+    return str(uuid.uuid5(CONTRIBUTION_RECORD_NS, f"{kind}:{submission}:{question}"))
+
+
+def check_record_id(kind: str, record_id: str, body: Mapping[str, Any]) -> None:
+    """Refuse a review or coding whose id is not the one its contribution gives."""
+    if kind not in PER_CONTRIBUTION_KINDS or "submission" not in body:
+        return
+    if record_id != contribution_record_id(kind, body["submission"], body["question"]):
+        raise _fail(f"{kind}.id", _l("is not the id of this answer's %(kind)s record", kind=kind))
 
 
 def _answer(value: Any, path: str) -> None:

@@ -17,6 +17,9 @@ PLURAL = {
     "attendance": "attendance",
     "action_point": "action_points",
     "template": "templates",
+    "code": "codes",
+    "review": "reviews",
+    "coding": "codings",
 }
 
 

@@ -1,0 +1,3 @@
+"""Views of the activity blueprint (thin: parse, call a service, render or redirect)."""
+
+from . import bp  # noqa: F401
