@@ -47,14 +47,24 @@ def build(root: Path, laptops: int, per_laptop: int) -> tuple[Path, list[Path], 
     return ho.folder, bundles, export_seconds
 
 
-def merge_in_child(ho: Path, bundles: list[Path]) -> dict[str, float]:
+# For the comparison only: the same merge with the read model's filling switched off, to show
+# what filling it in the merge transaction costs.
+WITHOUT_READ_MODEL = (
+    "from fieldapp.services import contributions\n"
+    "contributions.Indexer.add = lambda self, record: None\n"
+    "contributions.Indexer.finish = lambda self: None\n"
+)
+
+
+def merge_in_child(ho: Path, bundles: list[Path], read_model: bool = True) -> dict[str, float]:
     """Run one merge of all bundles in a fresh process; return its time and peak memory."""
     code = (
         "import json, sys, time\n"
         "from pathlib import Path\n"
         "from fieldapp import create_app\n"
         "from fieldapp.services.sync.merge import merge_files\n"
-        "ho = Path(sys.argv[1]); files = [Path(p) for p in sys.argv[2:]]\n"
+        + ("" if read_model else WITHOUT_READ_MODEL)
+        + "ho = Path(sys.argv[1]); files = [Path(p) for p in sys.argv[2:]]\n"
         "app = create_app(instance_path=ho)\n"
         "with app.app_context():\n"
         "    t = time.perf_counter(); out = merge_files(files, ho); t = time.perf_counter() - t\n"
@@ -97,10 +107,14 @@ def main() -> None:
         pristine, bundles, export_seconds = build(Path(folder), args.laptops, args.per_laptop)
         setup = time.perf_counter() - started
         runs = []
+        bare = []
         for number in range(args.runs):
             ho = Path(folder) / f"ho-run{number}"
             shutil.copytree(pristine, ho)  # an empty head office for every first merge
             runs.append(merge_in_child(ho, bundles))
+            plain = Path(folder) / f"ho-bare{number}"
+            shutil.copytree(pristine, plain)
+            bare.append(merge_in_child(plain, bundles, read_model=False))
         first = min(runs, key=lambda r: r["seconds"])
         again = min(
             (merge_in_child(ho, bundles) for _ in range(args.runs)), key=lambda r: r["seconds"]
@@ -109,6 +123,8 @@ def main() -> None:
     raws = [baseline(int(first["records"]), args.baseline) for _ in range(args.runs)]
     raw = max(raws, key=lambda r: r["records_per_second"])
     ours = first["records"] / first["seconds"]
+    without = min(bare, key=lambda r: r["seconds"])
+    ours_bare = without["records"] / without["seconds"]
     figures = {
         "bundles": len(bundles),
         "bundle_mb": round(size / 1e6, 1),
@@ -119,6 +135,8 @@ def main() -> None:
         "merge_records_per_second": round(ours),
         "baseline_records_per_second": raw["records_per_second"],
         "ratio_to_baseline": round(ours / raw["records_per_second"], 2),
+        "merge_seconds_without_read_model": round(without["seconds"], 2),
+        "ratio_to_baseline_without_read_model": round(ours_bare / raw["records_per_second"], 2),
         "remerge_seconds": round(again["seconds"], 3),
         "remerge_speedup": round(first["seconds"] / again["seconds"], 1),
         "merge_peak_mb": round(max(r["peak_mb"] for r in runs)),

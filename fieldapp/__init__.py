@@ -82,18 +82,18 @@ def create_app(
 def _init_extensions(app: Flask) -> None:
     """Bind extensions, blueprints, error pages and security hooks to ``app``."""
     from . import database, errors, i18n, security
+    from .activity import bp as activity_bp
     from .admin import bp as admin_bp
     from .auth import bp as auth_bp
     from .auth import sessions
+    from .codebook import bp as codebook_bp
+    from .conflicts import bp as conflicts_bp
     from .consultations import bp as consultations_bp
     from .extensions import babel, csrf, db, migrate
     from .kiosk import bp as kiosk_bp
     from .main import bp as main_bp
-    from .sync import bp as sync_bp
-    from .activity import bp as activity_bp
-    from .codebook import bp as codebook_bp
-    from .conflicts import bp as conflicts_bp
     from .review import bp as review_bp
+    from .sync import bp as sync_bp
 
     participant_only = app.config.get("PARTICIPANT_ONLY", False)
     db.init_app(app)

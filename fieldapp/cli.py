@@ -616,3 +616,6 @@ def rebuild_index_command(as_json: bool) -> None:
         "reviews": result["reviews_and_codings"],
     }
     _emit(result, as_json, [line])
+
+
+from . import cli_codebook  # noqa: E402,F401 -- adds the "fieldapp codebook" commands

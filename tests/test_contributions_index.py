@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fieldapp.cli import cli
+from fieldapp.database import writing
 from fieldapp.extensions import db
 from fieldapp.models import Contribution, DeviceRole, RecordHead, Submission
 from fieldapp.services import contributions, records, workspace
@@ -90,6 +91,7 @@ OPERATIONS = st.lists(
     st.tuples(
         st.sampled_from(
             ["submit", "submit", "submit", "review", "coding", "move", "merge_code", "drop_code"]
+            + ["retype", "drop_question"]
         ),
         st.integers(0, 10_000),
         st.sampled_from(TEXTS),
@@ -110,7 +112,10 @@ def test_rebuild_equals_incremental_on_random_changes(operations) -> None:
         with laptop.session():
             meetings = [_consultation(), _consultation("IQ-AR")]
             questions = {
-                meeting: [_question(meeting, "free_text", 0), _question(meeting, "single_choice", 1)]
+                meeting: [
+                    _question(meeting, "free_text", 0),
+                    _question(meeting, "single_choice", 1),
+                ]
                 for meeting in meetings
             }
             codes = [_code("Water"), _code("Schools"), _code("Roads")]
@@ -119,6 +124,8 @@ def test_rebuild_equals_incremental_on_random_changes(operations) -> None:
                 meeting = meetings[pick % 2]
                 if operation == "submit" or not made:
                     free, choice = questions[meeting]
+                    if records.current(choice).deleted:
+                        continue
                     answers = {free: text, choice: "water" if pick % 3 else "schools"}
                     demographics = {"gender": ("woman", "man")[pick % 2]} if pick % 5 else None
                     submission = records.add_submission(
@@ -136,12 +143,25 @@ def test_rebuild_equals_incremental_on_random_changes(operations) -> None:
                 elif operation == "move":
                     head = records.current(meeting)
                     body = {
-                        k: v
-                        for k, v in json.loads(head.body).items()
-                        if k not in workspace.STAMPS
+                        k: v for k, v in json.loads(head.body).items() if k not in workspace.STAMPS
                     }
                     body["governorate"] = GOVERNORATES[pick % len(GOVERNORATES)]
                     records.update(meeting, body, head.winner_rev)
+                elif operation in ("retype", "drop_question"):
+                    choice = questions[meeting][1]
+                    head = records.current(choice)
+                    if head.deleted:
+                        continue
+                    if operation == "drop_question":
+                        records.delete(choice, head.winner_rev)
+                        continue
+                    body = {
+                        k: v for k, v in json.loads(head.body).items() if k not in workspace.STAMPS
+                    }
+                    body["type"] = (
+                        "free_text" if body["type"] == "single_choice" else "single_choice"
+                    )
+                    records.update(choice, body, head.winner_rev)
                 elif operation == "merge_code":
                     source, target = codes[pick % 3], codes[(pick + 1) % 3]
                     head = records.current(source)
@@ -184,11 +204,11 @@ def test_a_merge_fills_the_read_model_and_an_office_export_carries_reviews(tmp_p
         _set("review", second, free, meeting, state="excluded", reason="duplicate")
         _set("coding", first, free, meeting, codes=[code])
         rows = {r.submission_uuid: r for r in db.session.query(Contribution)}
-        assert rows[first].state == "approved" and rows[first].codes == code
-        assert rows[second].state == "excluded" and rows[second].reason == "duplicate"
+        assert (rows[first].state, rows[first].codes) == ("approved", code)
+        assert (rows[second].state, rows[second].reason) == ("excluded", "duplicate")
         assert rows[first].dup_key == rows[second].dup_key  # "nearly equal"
         assert rows[first].search_key == loose_key("نريد مدرسة")
-        assert rows[first].governorate == "IQ-NI" and rows[first].programme == "LPC Ninewa"
+        assert (rows[first].governorate, rows[first].programme) == ("IQ-NI", "LPC Ninewa")
         regional = _snapshot()
     [summary] = nation.merge(region.export(tmp_path / "files"))
     assert summary.ok, summary.error
@@ -207,8 +227,8 @@ def test_rebuild_index_command_and_untouched_submissions(tmp_path) -> None:
         records.add_submission(meeting, {free: "ئاو و کارەبا"}, "ckb", "kiosk", "a")
         before = [s.body for s in db.session.query(Submission)]
         expected = _snapshot()
-        db.session.query(Contribution).delete()  # a damaged index
-        db.session.commit()
+        with writing():
+            db.session.query(Contribution).delete()  # a damaged index
     result = CliRunner().invoke(
         cli, ["--instance", str(laptop.folder), "db", "rebuild-index", "--json"]
     )
@@ -222,3 +242,45 @@ def test_rebuild_index_command_and_untouched_submissions(tmp_path) -> None:
         assert _snapshot() == expected
         assert [s.body for s in db.session.query(Submission)] == before
         assert db.session.query(RecordHead).filter_by(kind="consultation").count() == 1
+
+
+def test_only_typed_answers_are_searchable_text(tmp_path) -> None:
+    """A single choice is a string too (the option id), but it is not typed text: no search
+    key, never a "possible duplicate" of everyone who picked the same option."""
+    office = Installation(tmp_path / "office", DeviceRole.HEADOFFICE, "Office")
+    with office.session():
+        meeting = _consultation()
+        free = _question(meeting, "free_text", 0)
+        choice = _question(meeting, "single_choice", 1)
+        for number in range(3):
+            records.add_submission(
+                meeting, {free: f"نريد مدرسة {number}", choice: "water"}, "ar", "kiosk", str(number)
+            )
+        rows = db.session.query(Contribution).filter_by(question_id=choice).all()
+        assert [(r.text, r.value, r.search_key, r.dup_key) for r in rows] == [
+            (None, '"water"', None, None)
+        ] * 3
+        typed = db.session.query(Contribution).filter_by(question_id=free).all()
+        assert all(r.text and r.search_key for r in typed)
+
+
+def test_a_laptop_upgraded_in_the_field_sees_its_contributions(tmp_path) -> None:
+    """A database at the schema before the read model (0004), holding submissions, is
+    upgraded: the migration creates the read model and fills it from what the laptop holds."""
+    from flask_migrate import downgrade, upgrade
+
+    from fieldapp import MIGRATIONS_DIR
+
+    office = Installation(tmp_path / "office", DeviceRole.HEADOFFICE, "Office")
+    with office.session():
+        meeting = _consultation()
+        free = _question(meeting, "free_text", 0)
+        for number in range(3):
+            records.add_submission(meeting, {free: f"ئاو {number}"}, "ckb", "kiosk", str(number))
+        expected = _snapshot()
+        db.session.remove()
+        downgrade(directory=MIGRATIONS_DIR, revision="0004")
+        assert "contribution" not in db.inspect(db.engine).get_table_names()
+        upgrade(directory=MIGRATIONS_DIR)
+        assert _snapshot() == expected
+        assert len(expected) == 3

@@ -17,7 +17,7 @@ from fieldapp import MIGRATIONS_DIR, create_app
 from fieldapp.config import create_secret_key
 from fieldapp.database import writing
 from fieldapp.extensions import db
-from fieldapp.models import DeviceRole, RecordVersion, Role
+from fieldapp.models import DeviceRole, RecordHead, RecordVersion, Role
 from fieldapp.services import records, workspace
 from fieldapp.services.sync import schema
 from fieldapp.services.sync.revisions import first_version
@@ -58,8 +58,29 @@ def test_old_record_shows_halabja_governorate_after_db_upgrade(instance):
     old = create_app({"TESTING": True}, instance_path=instance)
     with old.app_context():
         upgrade(directory=MIGRATIONS_DIR, revision="0004")
-        with writing():
-            records.store_versions("consultation", RECORD_ID, [first_version(OLD_LIST_BODY)])
+        # Written as the code of that schema wrote it: a version and its head, nothing else.
+        version = first_version(OLD_LIST_BODY)
+        with writing() as session:
+            session.add(
+                RecordVersion(
+                    record_id=RECORD_ID,
+                    rev=version.rev,
+                    kind="consultation",
+                    parent_rev=None,
+                    deleted=False,
+                    body=records.body_text(version.body),
+                )
+            )
+            session.add(
+                RecordHead(
+                    record_id=RECORD_ID,
+                    kind="consultation",
+                    winner_rev=version.rev,
+                    deleted=False,
+                    conflicts=0,
+                    body=records.body_text(version.body),
+                )
+            )
         before = digest()
         db.session.remove()
         db.engine.dispose()

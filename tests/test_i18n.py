@@ -284,6 +284,12 @@ def test_glossary_names_every_field_term():
         "consent",
         "governorate",
         "district",
+        "review state",
+        "code",
+        "codebook",
+        "theme",
+        "conflict",
+        "activity",
     ):
         rows = [line for line in text.splitlines() if line.startswith(f"| {term}")]
         assert rows, term

@@ -76,6 +76,20 @@ EXPECTED: dict[str, set[Role]] = {
     "sync.device_page": COORD,
     "sync.public_key_download": EVERYONE,
     **{f"consultations.{name}": FIELD for name in WORKSPACE},
+    "review.contributions": WORKERS,
+    "review.contribution": WORKERS,
+    "review.apply_codes": WORKERS,
+    "review.set_state": OFFICE,
+    "review.bulk": OFFICE,
+    "review.mark_duplicate": OFFICE,
+    "codebook.index": WORKERS,
+    "codebook.import_file": WORKERS,
+    **{f"codebook.{n}": OFFICE for n in ("new", "edit", "retire", "restore", "merge", "download")},
+    "conflicts.index": OFFICE,
+    "conflicts.record": OFFICE,
+    "conflicts.keep": OFFICE,
+    "conflicts.combine": OFFICE,
+    "activity.index": COORD,
 }
 # Requests that would end the crawling account's own session are checked on their own.
 SKIP_IN_CRAWL = {"auth.logout"}
@@ -94,8 +108,8 @@ def sample_path(rule: Rule) -> str:
     values = {}
     for name in rule.arguments:
         converter = rule._converters[name]  # noqa: SLF001 -- werkzeug keeps them here
-        values[name] = 999_999 if type(converter).__name__ == "IntegerConverter" else str(
-            uuid.UUID(int=7)
+        values[name] = (
+            999_999 if type(converter).__name__ == "IntegerConverter" else str(uuid.UUID(int=7))
         )
         if name == "direction":
             values[name] = "up"
@@ -173,11 +187,16 @@ def test_a_forged_role_is_refused_and_changes_nothing(office: Flask) -> None:
         db.session.remove()
     coordinator = office.test_client()
     assert login(coordinator, "user-coordinator").status_code == 302
-    page = coordinator.post(f"/admin/users/{target}/role", data={"role": "superuser"})
+    page = coordinator.post(
+        f"/admin/users/{target}/role", data={"role": "superuser"}, follow_redirects=True
+    )
     assert "Please choose a role." in page.get_data(as_text=True)
     facilitator = office.test_client()
     assert login(facilitator, "user-facilitator").status_code == 302
-    assert facilitator.post(f"/admin/users/{target}/role", data={"role": "coordinator"}).status_code == 403
+    assert (
+        facilitator.post(f"/admin/users/{target}/role", data={"role": "coordinator"}).status_code
+        == 403
+    )
     with office.app_context():
         assert db.session.get(User, target).role == Role.VIEWER
         db.session.remove()

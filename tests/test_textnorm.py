@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fieldapp.textnorm import ascii_digits, loose_key, matches, storage_form, strict_key
@@ -304,3 +304,34 @@ def test_text_matches_itself_and_its_parts(text, other):
     assert matches(text, text)
     assert matches(text, f"{other} {text} {other}")
     assert matches("", other)
+
+
+TRICKY = list("٠٣۵۹ًَِٰـ̧́êە०３⃐") + ["\U0001d7ce"]
+
+
+@given(
+    st.one_of(
+        st.text(alphabet=st.characters(max_codepoint=0x6FF, codec="utf-8"), max_size=20),
+        st.text(
+            alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(TRICKY)),
+            max_size=40,
+        ),
+    )
+)
+@example("٣")
+@example("رقم ۵")
+@example("ê\u064b")
+@example("“ًا”")
+def test_fast_paths_equal_the_definitions(text: str) -> None:
+    """The quick tests that skip work (most answers hold no marks and no non-ASCII digits)
+    give exactly what asking unicodedata character by character gives."""
+    import unicodedata
+
+    from fieldapp.textnorm import TATWEEL, _strip_marks
+
+    assert _strip_marks(text) == "".join(
+        ch for ch in text if ch != TATWEEL and unicodedata.category(ch) != "Mn"
+    )
+    assert ascii_digits(text) == "".join(
+        str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd" else ch for ch in text
+    )

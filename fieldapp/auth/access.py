@@ -84,7 +84,12 @@ WORKSPACE_ENDPOINTS = (
 CORE.update({f"consultations.{name}": FIELD for name in WORKSPACE_ENDPOINTS})
 
 # Blueprint packages that keep their own ACCESS table beside their routes.
-BLUEPRINT_TABLES = ("fieldapp.review", "fieldapp.codebook", "fieldapp.conflicts", "fieldapp.activity")
+BLUEPRINT_TABLES = (
+    "fieldapp.review",
+    "fieldapp.codebook",
+    "fieldapp.conflicts",
+    "fieldapp.activity",
+)
 
 
 ROLE_LABELS = {

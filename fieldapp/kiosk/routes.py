@@ -27,7 +27,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from ..answers import read_answer
-from ..consultations.routes import LABELS
+from ..consultations.labels import LABELS
 from ..forms import ActionForm
 from ..i18n import BY_CODE, Language
 from ..ratelimit import SlidingWindow

@@ -76,7 +76,12 @@ def dup_key(text: str) -> str | None:
     digits), with punctuation, spaces and letter repeats dropped ("جيييد!!" is "جيد").
     Answers shorter than 3 letters after that ("لا", "ok") are never flagged.
     """
-    squeezed = _REPEATS.sub(r"\1", _NOT_WORD.sub("", loose_key(text)))
+    return dup_key_of_loose(loose_key(text))
+
+
+def dup_key_of_loose(loose: str) -> str | None:
+    """:func:`dup_key` from the text's ``loose_key`` (a merge computes that once)."""
+    squeezed = _REPEATS.sub(r"\1", _NOT_WORD.sub("", loose))
     if len(squeezed) < 3:
         return None
     return hashlib.sha256(squeezed.encode("utf-8")).hexdigest()[:32]
@@ -92,6 +97,63 @@ def consultation_attributes(body: Mapping[str, Any]) -> dict[str, Any]:
     if values["programme"] is not None:
         values["programme"] = str(values["programme"])[:200] or None
     return values
+
+
+def _type_of(connection: Connection, record_id: str, body: str) -> str | None:
+    """A question's type; a deleted question keeps the type of the version it deleted."""
+    kind = json.loads(body).get("type")
+    if kind is not None:
+        return str(kind)
+    parent = connection.execute(
+        select(RecordVersion.parent_rev).where(
+            RecordVersion.record_id == record_id,
+            RecordVersion.rev
+            == select(HEADS.c.winner_rev).where(HEADS.c.record_id == record_id).scalar_subquery(),
+        )
+    ).scalar_one_or_none()
+    if parent is None:
+        return None
+    text = connection.execute(
+        select(RecordVersion.body).where(
+            RecordVersion.record_id == record_id, RecordVersion.rev == parent
+        )
+    ).scalar_one_or_none()
+    return None if text is None else _type_of(connection, record_id, text)
+
+
+def _question_types(
+    connection: Connection, consultations: Iterable[str] | None = None
+) -> dict[str, str]:
+    """The type of each question (of these consultations, or all): free_text, rating, ..."""
+    query = select(HEADS.c.record_id, HEADS.c.body).where(HEADS.c.kind == "question")
+    batches: list[Any] = []
+    if consultations is None:
+        batches.append(connection.execute(query))
+    else:
+        wanted = sorted(set(consultations))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            batches.append(connection.execute(query.where(HEADS.c.consultation_id.in_(chunk))))
+    found: dict[str, str] = {}
+    for batch in batches:
+        for record_id, body in batch.all():
+            kind = _type_of(connection, record_id, body)
+            if kind is not None:
+                found[record_id] = kind
+    return found
+
+
+def answer_columns(answer: Any, question_type: str | None) -> tuple[Any, ...]:
+    """(text, value, search_key, dup_key) of one answer.
+
+    Only answers to free-text questions are typed text (searchable, checked for duplicates);
+    a single choice is a string too (the option id) and goes to ``value`` like other answers.
+    An answer to a question this installation does not hold is text if it is a string.
+    """
+    if type(answer) is str and question_type in (None, "free_text"):
+        loose = loose_key(answer)
+        return answer, None, loose or None, dup_key_of_loose(loose)
+    return None, canonical_json(answer).decode("utf-8"), None, None
 
 
 def _consultations(connection: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -111,7 +173,9 @@ _NO_CONSULTATION = dict.fromkeys(CONSULTATION_FIELDS)
 
 
 def rows_of(
-    record: Mapping[str, Any], consultations: Mapping[str, Mapping[str, Any]]
+    record: Mapping[str, Any],
+    consultations: Mapping[str, Mapping[str, Any]],
+    question_types: Mapping[str, str],
 ) -> Iterator[tuple[Any, ...]]:
     """The read-model rows of one valid submission record, in :data:`COLUMNS` order."""
     people = record.get("demographics") or {}
@@ -132,23 +196,12 @@ def rows_of(
     )
     submission, created = record["uuid"], record["created_at"]
     for question, answer in record["answers"].items():
-        if type(answer) is str:
-            text: str | None = answer
-            value = None
-            search = loose_key(answer) or None
-            near = dup_key(answer)
-        else:
-            text = search = near = None
-            value = canonical_json(answer).decode("utf-8")
         yield (
             contribution_key(created, submission, question),
             submission,
             question,
             *shared,
-            text,
-            value,
-            search,
-            near,
+            *answer_columns(answer, question_types.get(question)),
             "received",
             None,
             None,
@@ -185,6 +238,7 @@ class Indexer:
         self.connection = _connection(connection)
         self.write = _writer(self.connection)
         self.consultations: dict[str, dict[str, Any]] = {}
+        self.question_types: dict[str, str] = {}
         self.rows: list[tuple[Any, ...]] = []
         self.submissions: set[str] = set()
         self.by_consultation: set[str] = set()
@@ -195,8 +249,9 @@ class Indexer:
         if consultation not in self.by_consultation:
             self.by_consultation.add(consultation)
             self.consultations.update(_consultations(self.connection, [consultation]))
+            self.question_types.update(_question_types(self.connection, [consultation]))
         self.submissions.add(record["uuid"])
-        self.rows.extend(rows_of(record, self.consultations))
+        self.rows.extend(rows_of(record, self.consultations, self.question_types))
         if len(self.rows) >= BATCH:
             self.flush()
 
@@ -221,7 +276,9 @@ class Indexer:
                 _apply(self.connection, head, codes)
 
 
-def index_submissions(records: Iterable[Mapping[str, Any]], connection: Connection | None = None) -> None:
+def index_submissions(
+    records: Iterable[Mapping[str, Any]], connection: Connection | None = None
+) -> None:
     """Add the read-model rows of new submission records (inside their transaction)."""
     indexer = Indexer(connection)
     for record in records:
@@ -310,8 +367,32 @@ def _apply(connection: Connection, head: Any, codes: Mapping[str, str | None]) -
         )
 
 
-def heads_changed(heads: Iterable[RecordHead]) -> None:
-    """Follow records whose winner was just recomputed (inside the same transaction)."""
+def _retype(connection: Connection, question: str, question_type: str) -> None:
+    """Rework the answer columns of one question's rows after its type changed."""
+    rows = connection.execute(
+        select(TABLE.c.key, TABLE.c.text, TABLE.c.value).where(TABLE.c.question_id == question)
+    ).all()
+    for key, text, value in rows:
+        answer = text if text is not None else json.loads(value)
+        columns = dict(
+            zip(
+                ("text", "value", "search_key", "dup_key"),
+                answer_columns(answer, question_type),
+                strict=True,
+            )
+        )
+        connection.execute(update(TABLE).where(TABLE.c.key == key).values(**columns))
+
+
+def heads_changed(heads: Iterable[RecordHead], retyped: Mapping[str, str] | None = None) -> None:
+    """Follow records whose winner was just recomputed (inside the same transaction).
+
+    ``retyped`` names questions whose type changed (question id: new type); their answers'
+    rows are reworked (rare: a question's type is chosen before people answer).
+    """
+    if retyped:
+        for question, question_type in retyped.items():
+            _retype(db.session.connection(), question, question_type)
     by_kind: dict[str, list[RecordHead]] = {}
     for head in heads:
         by_kind.setdefault(head.kind, []).append(head)
@@ -346,6 +427,7 @@ def rebuild_on(connection: Connection) -> dict[str, int]:
             select(HEADS.c.record_id).where(HEADS.c.kind == "consultation")
         ).scalars(),
     )
+    question_types = _question_types(connection)
     write = _writer(connection)
     rows: list[tuple[Any, ...]] = []
     count = 0
@@ -362,7 +444,7 @@ def rebuild_on(connection: Connection) -> dict[str, int]:
             break
         last = page[-1].uuid
         for _uuid, body in page:
-            rows.extend(rows_of(json.loads(body), consultations))
+            rows.extend(rows_of(json.loads(body), consultations, question_types))
             count += 1
         rows.sort()
         write(rows)

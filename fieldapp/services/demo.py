@@ -6,6 +6,7 @@ seed; records are made through the same workspace services as the facilitator's 
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from typing import Any
@@ -284,5 +285,8 @@ def fill(consultations: int = 3, submissions: int = 60, seed: int = 1) -> dict[s
 
 
 def _insert(rows: list[dict[str, Any]]) -> None:
+    from . import contributions
+
     with writing() as session:
         session.execute(insert(Submission), rows)
+        contributions.index_submissions(json.loads(row["body"]) for row in rows)

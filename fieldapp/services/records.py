@@ -112,6 +112,7 @@ def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
     content_changed()
     with_conflicts = 0
     changed: list[RecordHead] = []
+    retyped: dict[str, str] = {}
     for chunk in _chunks(list(kind_by_id)):
         versions: dict[str, list[Version]] = {record_id: [] for record_id in chunk}
         for row in db.session.execute(
@@ -139,6 +140,10 @@ def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
             if head is None:
                 head = RecordHead(record_id=record_id, kind=kind_by_id[record_id])
                 db.session.add(head)
+            elif head.kind == "question" and not winner.deleted:
+                was = json.loads(head.body).get("type")
+                if was is not None and was != winner.body.get("type"):
+                    retyped[record_id] = winner.body["type"]
             head.winner_rev = winner.rev
             head.deleted = winner.deleted
             head.conflicts = len(resolution.conflicts)
@@ -149,7 +154,7 @@ def refresh_heads(kind_by_id: Mapping[str, str]) -> int:
             with_conflicts += bool(resolution.conflicts)
             changed.append(head)
     db.session.flush()
-    contributions.heads_changed(changed)
+    contributions.heads_changed(changed, retyped)
     return with_conflicts
 
 
@@ -290,9 +295,7 @@ def live_leaves(record_id: str) -> list[Version]:
     return [resolution.winner, *resolution.conflicts]
 
 
-def resolve_conflict(
-    record_id: str, body: Mapping[str, Any], base_revs: Iterable[str]
-) -> str:
+def resolve_conflict(record_id: str, body: Mapping[str, Any], base_revs: Iterable[str]) -> str:
     """End a conflict: save ``body`` as the record's value, built on every conflicting version.
 
     ``base_revs`` are the live versions the person compared; if the record has others now
@@ -314,7 +317,9 @@ def resolve_conflict(
             schema.check_body(head.kind, full)
             schema.check_record_id(head.kind, record_id, full)
         except schema.RecordInvalid as exc:
-            raise RecordError(_l("The record is not valid: %(problem)s", problem=str(exc))) from None
+            raise RecordError(
+                _l("The record is not valid: %(problem)s", problem=str(exc))
+            ) from None
         winner, losers = leaves[0], leaves[1:]
         made = [next_version(winner, full)]
         made += [next_version(loser, _stamped({}), deleted=True) for loser in losers]

@@ -7,7 +7,6 @@ edit names the version it was made on, so a stale form is refused instead of ove
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections import Counter
@@ -16,19 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
 
 from .. import textnorm
 from ..database import writing
 from ..extensions import db
-from ..models import Device, RecordHead, Submission
+from ..models import RecordHead, Submission
 from . import places, records, results
 from .errors import FieldappError
-from .sync import keys, schema, strictjson
-from .sync.revisions import canonical_json
+from .sync import schema, signed
 
 STAMPS = ("updated_at", "updated_by", "account")
 OPEN_ACTION_STATUSES = ("proposed", "agreed", "in_progress")
@@ -388,69 +384,46 @@ def start_from_template(template_id: str, consultation: Mapping[str, Any]) -> st
     return consultation_id
 
 
+class TemplateFileRefused(signed.FileRefused, WorkspaceError):
+    """A template file was refused; a :class:`WorkspaceError`, as it always was."""
+
+
+TEMPLATE_FILE = signed.SignedFormat(
+    name=TEMPLATE_FORMAT,
+    version=TEMPLATE_VERSION,
+    fields=frozenset({"template_id", "template"}),
+    ids=frozenset({"template_id"}),
+    max_bytes=MAX_TEMPLATE_BYTES,
+    damaged=_l("This template file is damaged or is not a fieldapp template."),
+    # As before, a revoked installation is told the same as an unknown one.
+    unknown_installation=_l(
+        "This template comes from an installation that is not registered here."
+    ),
+    altered=_l("The signature of this template does not match its installation."),
+    refused=TemplateFileRefused,
+)
+
+
 def template_file(template_id: str, instance_path: Path) -> bytes:
     """A template as a file to send to the field, signed by this installation."""
     template = get(template_id, "template")
-    device = keys.self_device()
-    if device is None:
-        raise WorkspaceError(
-            _l("This installation has no keys yet. Run “fieldapp init --role ... --name ...”.")
-        )
-    payload = {
-        "format": TEMPLATE_FORMAT,
-        "version": TEMPLATE_VERSION,
-        "device_id": device.device_id,
-        "template_id": template.id,
-        "template": template.editable(),
-    }
-    signature = keys.load_signing_key(instance_path).sign(canonical_json(payload))
-    document = {**payload, "signature": base64.b64encode(signature).decode("ascii")}
-    return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+    payload = {"template_id": template.id, "template": template.editable()}
+    return signed.signed_file(TEMPLATE_FILE, payload, instance_path)
 
 
 def import_template_file(data: bytes) -> str:
-    """Add a template from a file signed by this or a registered installation."""
-    bad = WorkspaceError(_l("This template file is damaged or is not a fieldapp template."))
-    if len(data) > MAX_TEMPLATE_BYTES:
-        raise bad
-    try:
-        document = strictjson.loads(data)
-        if not isinstance(document, dict) or document.get("format") != TEMPLATE_FORMAT:
-            raise ValueError("format")
-        signature = base64.b64decode(str(document.pop("signature")), validate=True)
-        if document.get("version") != TEMPLATE_VERSION or set(document) != {
-            "format",
-            "version",
-            "device_id",
-            "template_id",
-            "template",
-        }:
-            raise ValueError("fields")
-        schema.uuid_text(document["device_id"], "device_id")
-        schema.uuid_text(document["template_id"], "template_id")
-    except (KeyError, ValueError, TypeError):
-        raise bad from None
-    device = db.session.execute(
-        select(Device).where(Device.device_id == document["device_id"], Device.revoked.is_(False))
-    ).scalar_one_or_none()
-    if device is None:
-        raise WorkspaceError(
-            _l("This template comes from an installation that is not registered here.")
-        )
-    try:
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(device.signing_public_key)).verify(
-            signature, canonical_json(document)
-        )
-    except (InvalidSignature, ValueError):
-        raise WorkspaceError(
-            _l("The signature of this template does not match its installation.")
-        ) from None
+    """Add a template from a file signed by this or a registered installation.
+
+    Refused with :class:`TemplateFileRefused` (a :class:`WorkspaceError`): see
+    ``signed.read_signed_file``; also a file naming a record that is not a template.
+    """
+    document, _device = signed.read_signed_file(TEMPLATE_FILE, data)
     body = document["template"]
     _checked("template", body)
     existing = records.current(document["template_id"])
     if existing is not None and not existing.deleted:
         if existing.kind != "template":
-            raise bad
+            raise TemplateFileRefused(TEMPLATE_FILE.damaged, "damaged")
         records.update(existing.record_id, body, existing.winner_rev)
         return existing.record_id
     record_id, _rev = records.create("template", body, record_id=document["template_id"])

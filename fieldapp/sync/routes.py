@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from ..extensions import db
 from ..forms import ActionForm
 from ..models import BundleExport, DeviceRole
+from ..services import activity
 from ..services.errors import FieldappError
 from ..services.sync import keys
 from ..services.sync.bundle import Limits, private_tempdir
@@ -81,6 +82,7 @@ def export_download(seq: int) -> Response:
     path = _instance() / EXPORT_DIR / export.file_name
     if not path.is_file() or path.name != export.file_name:
         abort(404)
+    activity.export_downloaded(export.export_seq, export.file_name)
     return send_file(
         path,
         mimetype="application/octet-stream",
@@ -122,6 +124,7 @@ def import_page() -> str | tuple[str, int]:
                 results = merge_files([p for p, _name in paths], _instance())
                 for result, (_path, shown) in zip(results, paths, strict=True):
                     result.file = shown
+                activity.imports_ended(results)
                 summaries = results
             except FieldappError as exc:
                 flash(str(exc.message), "error")

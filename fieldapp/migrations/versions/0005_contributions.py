@@ -46,7 +46,8 @@ def upgrade():
     )
     with op.batch_alter_table('contribution', schema=None) as batch_op:
         batch_op.create_index('ix_contribution_submission_question', ['submission_uuid', 'question_id'], unique=False)
-        batch_op.create_index('ix_contribution_consultation_dup', ['consultation_id', 'dup_key'], unique=False)
+        batch_op.create_index('ix_contribution_consultation_dup', ['consultation_id', 'dup_key', 'state', 'language', 'channel', 'key'], unique=False)
+        batch_op.create_index('ix_contribution_state_key', ['state', 'key'], unique=False)
 
     op.create_table('contribution_code',
     sa.Column('code_id', sa.String(length=36), nullable=False),
@@ -68,6 +69,7 @@ def downgrade():
         batch_op.drop_column('detail')
     op.drop_table('contribution_code')
     with op.batch_alter_table('contribution', schema=None) as batch_op:
+        batch_op.drop_index('ix_contribution_state_key')
         batch_op.drop_index('ix_contribution_consultation_dup')
         batch_op.drop_index('ix_contribution_submission_question')
     op.drop_table('contribution')

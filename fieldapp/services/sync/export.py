@@ -16,6 +16,7 @@ from ... import __version__
 from ...database import writing
 from ...extensions import db
 from ...models import BundleExport, RecordVersion, Submission
+from .. import activity
 from ..records import utc_stamp
 from . import keys, schema
 from .bundle import (
@@ -182,4 +183,5 @@ def export_bundle(instance_path: Path, output: Path | None = None) -> ExportResu
                 summary=json.dumps(counts),
             )
         )
+        activity.export_written(result, destination.name[:100])  # the Activity page's entry
     return result

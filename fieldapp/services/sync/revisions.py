@@ -11,8 +11,8 @@ importing a file twice, or files in any order or grouping, gives the same result
 
 Deletion policy: a deletion is a version with ``deleted`` true. An older file can never undo it
 (its versions are ancestors of the deletion, so never leaves). An *edit made concurrently* with
-the deletion on another laptop is a live leaf and wins over the deletion, which is then listed
-as a conflict: nothing anyone said is lost without a person deciding it.
+the deletion on another laptop is a live leaf and wins over the deletion. The deletion is not
+a conflict (only live leaves are): nothing anyone said is lost, and nothing needs resolving.
 
 Wall-clock times are never part of a rev or of the winner rule: the display-only fields
 (``updated_at``, ``updated_by``) are left out of the hash. Two laptops that make the same change

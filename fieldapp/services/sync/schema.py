@@ -405,7 +405,7 @@ def check_record_id(kind: str, record_id: str, body: Mapping[str, Any]) -> None:
     if kind not in PER_CONTRIBUTION_KINDS or "submission" not in body:
         return
     if record_id != contribution_record_id(kind, body["submission"], body["question"]):
-        raise _fail(f"{kind}.id", _l("is not the id of this answer's %(kind)s record", kind=kind))
+        raise _fail(f"{kind}.id", _l("is not the id that this answer's record must have"))
 
 
 def _answer(value: Any, path: str) -> None:
