@@ -264,6 +264,16 @@ def language_name(code: str) -> Isolated:
     return Isolated('<bdi lang="{}">{}</bdi>').format(language.tag, language.native_name)
 
 
+def stamp(value: object) -> Markup:
+    """A stored UTC time (2026-12-03T14:20:35Z) as people read it, "2026-12-03 14:20 UTC",
+    isolated left to right so that it never reorders in Arabic or Sorani text; empty for none."""
+    text = str(value or "")
+    if not text:
+        return Markup("")
+    shown = text.replace("T", " ")[:16] + " UTC" if text.endswith("Z") else text
+    return Markup('<bdi dir="ltr"><time datetime="{}">{}</time></bdi>').format(text, shown)
+
+
 def init_app(app: Flask) -> None:
     """Validate catalogues, take explicit choices and expose language helpers to templates."""
     check_catalogues(app)
@@ -275,6 +285,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters["list_of"] = list_of
     app.jinja_env.filters["language_name"] = language_name
+    app.jinja_env.filters["stamp"] = stamp
 
     @app.context_processor
     def _language_context() -> dict[str, object]:
