@@ -456,7 +456,7 @@ def test_possible_duplicates_are_counted_within_the_consultation(held):
         ]
         found = cq.duplicates_of(row)
         assert {r.key for r in found} == {r.key for r in others}, row.text
-        assert row.possible_duplicates == len(found)
+        assert row.possible_duplicates == len([r for r in found if r.state != "excluded"])
     near = [r for r in rows if r.text and r.text.startswith("نريد")]
     assert any(r.possible_duplicates and r.text.endswith("!!") for r in near)
     mixed = {r.text for r in cq.duplicates_of(next(r for r in near if r.text.endswith("!!")))}

@@ -505,7 +505,8 @@ _ROW_COLUMNS = [
 
 
 def _duplicate_counts(found: Sequence[Any]) -> dict[tuple[str, str], int]:
-    """How many rows share each (consultation, dup_key) of ``found``."""
+    """How many rows not excluded share each (consultation, dup_key) of ``found``: once one
+    of two twins is excluded (as a duplicate, say), the other is no longer flagged."""
     keys = {(r.consultation_id, r.dup_key) for r in found if r.dup_key is not None}
     if not keys:
         return {}
@@ -514,7 +515,11 @@ def _duplicate_counts(found: Sequence[Any]) -> dict[tuple[str, str], int]:
     dups = sorted({d for _, d in keys})
     for consultation, dup, number in db.session.execute(
         select(TABLE.c.consultation_id, TABLE.c.dup_key, func.count())
-        .where(TABLE.c.consultation_id.in_(consultations), TABLE.c.dup_key.in_(dups))
+        .where(
+            TABLE.c.consultation_id.in_(consultations),
+            TABLE.c.dup_key.in_(dups),
+            TABLE.c.state != "excluded",
+        )
         .group_by(TABLE.c.consultation_id, TABLE.c.dup_key)
     ):
         if (consultation, dup) in keys:
@@ -549,7 +554,9 @@ def _rows(found: Sequence[Any]) -> list[Row]:
                 reason=r.reason,
                 codes=tuple(r.codes.split()) if r.codes else (),
                 possible_duplicates=(
-                    counts.get((r.consultation_id, r.dup_key), 1) - 1 if r.dup_key else 0
+                    counts.get((r.consultation_id, r.dup_key), 0) - (r.state != "excluded")
+                    if r.dup_key
+                    else 0
                 ),
                 dup_key=r.dup_key,
             )
