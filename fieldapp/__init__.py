@@ -116,6 +116,9 @@ def _init_extensions(app: Flask) -> None:
         sessions.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    from .services.analysis import charts
+
+    charts.init_app(app)
     if not participant_only:
         app.register_blueprint(auth_bp)
         app.register_blueprint(main_bp)
