@@ -14,10 +14,11 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from ..consultations.labels import place_name
 from ..i18n import BY_CODE, current_language, multilingual, pick
 from ..models import Role
 from ..services import contribution_query as query
-from ..services import places, records, review
+from ..services import records, review
 from ..services.errors import FieldappError
 from . import bp
 from .forms import BULK_ACTIONS, REASON_LABELS, STATE_LABELS, BulkForm, CodingForm, StateForm
@@ -190,19 +191,6 @@ def _confirm_text(total: int, state: str) -> str:
         total,
         count=count,
     )
-
-
-def place_name(code: str | None) -> str:
-    """A governorate or district in the reader's language (its code if unknown)."""
-    if not code:
-        return ""
-    lang = current_language().code
-    try:
-        if code.count("-") == 1:
-            return places.governorate(code).name(lang)
-        return places.district(code).name(lang)
-    except places.UnknownPlace:
-        return code
 
 
 @bp.get("/contributions")
