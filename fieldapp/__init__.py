@@ -82,8 +82,10 @@ def create_app(
 def _init_extensions(app: Flask) -> None:
     """Bind extensions, blueprints, error pages and security hooks to ``app``."""
     from . import database, errors, i18n, security
+    from .action_plans import bp as action_plans_bp
     from .activity import bp as activity_bp
     from .admin import bp as admin_bp
+    from .analysis import bp as analysis_bp
     from .auth import bp as auth_bp
     from .auth import sessions
     from .codebook import bp as codebook_bp
@@ -129,6 +131,8 @@ def _init_extensions(app: Flask) -> None:
         app.register_blueprint(codebook_bp)
         app.register_blueprint(conflicts_bp)
         app.register_blueprint(activity_bp)
+        app.register_blueprint(analysis_bp)
+        app.register_blueprint(action_plans_bp)
     app.register_blueprint(kiosk_bp)
     # Browsers that ignore the page's <link rel="icon"> ask for /favicon.ico: answer, not 404.
     app.add_url_rule("/favicon.ico", "favicon", _favicon)

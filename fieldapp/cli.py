@@ -618,4 +618,5 @@ def rebuild_index_command(as_json: bool) -> None:
     _emit(result, as_json, [line])
 
 
-from . import cli_codebook  # noqa: E402,F401 -- adds the "fieldapp codebook" commands
+# Each adds its command group ("fieldapp analysis", "fieldapp codebook") to ``cli``.
+from . import cli_analysis, cli_codebook  # noqa: E402,F401

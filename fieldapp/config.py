@@ -95,6 +95,9 @@ class Defaults:
     LAN_PORT = 8080
     # A participant's device left this long untouched forgets unsent answers (kiosk and phones).
     KIOSK_IDLE_SECONDS = 300
+    # Small counts (1 to MIN_CELL_COUNT - 1) are shown as "<k" on every dashboard, report and
+    # aggregate file that a viewer sees or that leaves the office (issue #11).
+    MIN_CELL_COUNT = 5
 
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "Asia/Baghdad"

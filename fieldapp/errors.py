@@ -18,7 +18,11 @@ MESSAGES = {
     ),
     403: (
         _l("Not allowed"),
-        _l("Your account is not allowed to open this page, or the request came from elsewhere."),
+        _l(
+            "Your account's role may not open this page or do what you asked. If your work "
+            "needs it, ask a coordinator. (This also happens when a request comes from another "
+            "site.)"
+        ),
     ),
     404: (
         _l("Page not found"),

@@ -29,6 +29,7 @@ FIELD = {F, C}
 OFFICE = {A, C}
 WORKERS = {F, A, C}
 COORD = {C}
+READERS = {Role.ANALYST, Role.VIEWER, Role.COORDINATOR}
 
 WORKSPACE = [
     "action_edit",
@@ -90,6 +91,14 @@ EXPECTED: dict[str, set[Role]] = {
     "conflicts.keep": OFFICE,
     "conflicts.combine": OFFICE,
     "activity.index": COORD,
+    "analysis.dashboard": READERS,
+    "analysis.exact_counts": OFFICE,
+    "analysis.export": OFFICE,
+    "analysis.tables_export": READERS,
+    "analysis.report": READERS,
+    "action_plans.index": READERS,
+    "action_plans.action": READERS,
+    "action_plans.link": OFFICE,
 }
 # Requests that would end the crawling account's own session are checked on their own.
 SKIP_IN_CRAWL = {"auth.logout"}

@@ -32,6 +32,8 @@ FIELD: Roles = frozenset({Role.FACILITATOR, Role.COORDINATOR})
 OFFICE: Roles = frozenset({Role.ANALYST, Role.COORDINATOR})
 WORKERS: Roles = frozenset({Role.FACILITATOR, Role.ANALYST, Role.COORDINATOR})
 COORDINATORS: Roles = frozenset({Role.COORDINATOR})
+# Head office's readers: dashboards, reports, action plans (viewers never see row-level data).
+READERS: Roles = frozenset({Role.ANALYST, Role.VIEWER, Role.COORDINATOR})
 
 # Endpoints of the blueprints that were here before roles had their own table.
 CORE: dict[str, Roles] = {
@@ -89,6 +91,8 @@ BLUEPRINT_TABLES = (
     "fieldapp.codebook",
     "fieldapp.conflicts",
     "fieldapp.activity",
+    "fieldapp.analysis",
+    "fieldapp.action_plans",
 )
 
 

@@ -51,6 +51,7 @@ CATEGORIES: dict[str, Any] = {
     "conflicts": _l("Conflicts"),
     "sync": _l("Exports and imports"),
     "kiosk": _l("Kiosk"),
+    "analysis": _l("Analysis"),
 }
 
 
@@ -141,6 +142,19 @@ TYPES: tuple[EntryType, ...] = (
         _l("Codebook file refused"),
         "sync",
         ("codebook.import_refused",),
+    ),
+    _T("analysis.exported", _l("Contributions exported"), "analysis", ("analysis.exported",)),
+    _T(
+        "analysis.tables_exported",
+        _l("Dashboard tables exported"),
+        "analysis",
+        ("analysis.tables_exported",),
+    ),
+    _T(
+        "analysis.exact_counts",
+        _l("Exact counts switched on"),
+        "analysis",
+        ("analysis.exact_counts",),
     ),
     _T("kiosk.unlocked", _l("Kiosk unlocked"), "kiosk", ("kiosk.unlocked",)),
     _T("kiosk.unlock_failed", _l("Failed kiosk unlock"), "kiosk", ("kiosk.unlock_failed",)),

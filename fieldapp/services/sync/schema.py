@@ -330,6 +330,8 @@ BODY_CHECKS: dict[str, Check] = {
             "position": integer(0, 10_000),
             "notes": list_of(_note, 500),
             "agreed_at": optional(uuid_text),
+            "codes": list_of(uuid_text, 50),
+            "contributions": list_of(obj({"submission": uuid_text, "question": uuid_text}), 200),
         },
     ),
 }
