@@ -71,7 +71,12 @@ def merge_in_child(ho: Path, bundles: list[Path], read_model: bool = True) -> di
         "    assert all(s.ok for s in out), [s.error for s in out]\n"
         "    records = sum(s.new + s.unchanged for s in out)\n"
         "import resource\n"
-        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        # VmHWM where there is /proc: Linux keeps ru_maxrss across execve (the parent's peak).
+        "status = Path('/proc/self/status')\n"
+        "hwm = [l for l in status.read_text().splitlines() if l.startswith('VmHWM:')]"
+        " if status.exists() else []\n"
+        "rss = int(hwm[0].split()[1]) / 1024 if hwm"
+        " else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print(json.dumps({'seconds': t, 'records': records, 'peak_mb': rss}))\n"
     )
     result = subprocess.run(

@@ -61,7 +61,7 @@ def test_bars_are_well_formed_titled_and_proportional(ctx) -> None:
     assert "Contributions per code" in (title.text or "")
     assert desc is not None
     assert "Roads: 40" in (desc.text or "")
-    assert "fewer than 5" in (desc.text or "")
+    assert "withheld (fewer than 5," in (desc.text or "")
     ids = root.get("aria-labelledby", "").split()
     assert ids == [title.get("id"), desc.get("id")]
     widths = [float(rect.get("width", "")) for rect in bars(root)]

@@ -53,9 +53,14 @@ def count_text(cell: Cell, locale: str) -> str:
 
 
 def spoken_count(cell: Cell, locale: str) -> str:
-    """A count for a text alternative: a suppressed one in words ("fewer than 5")."""
+    """A count for a text alternative: a suppressed one in words. "<5" also marks counts of 5
+    or more (or zeros) withheld so that a small one cannot be worked out, so it is never read
+    out as "fewer than 5" alone."""
     if isinstance(cell, Suppressed):
-        return _("fewer than %(k)s", k=count_text(cell.k, locale))
+        return _(
+            "withheld (fewer than %(k)s, or hidden so that a smaller count cannot be worked out)",
+            k=count_text(cell.k, locale),
+        )
     return count_text(cell, locale)
 
 
@@ -229,9 +234,11 @@ def bar_chart(
                     )
                 )
         if stacked:
-            # Each segment's number in the legend's order: a stacked bar's visible length is
-            # not its total when a segment is withheld, so no sum is written.
-            value = " · ".join(count_text(row.cells[i], locale) for i in series)
+            # Each segment's number in the legend's order, zeros left out (the table beside
+            # has them): a stacked bar's visible length is not its total when a segment is
+            # withheld, so no sum is written.
+            shown = [row.cells[i] for i in series if row.cells[i] != 0]
+            value = " · ".join(count_text(c, locale) for c in shown) if shown else "0"
         else:
             value = count_text(row.cells[column], locale)
             spoken.append(
