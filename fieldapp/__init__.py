@@ -75,6 +75,9 @@ def create_app(
     from .database import check_database_url
 
     check_database_url(uri)  # a bad URL or missing driver: a message, not a traceback
+    from .services import health
+
+    health.check_at_start(app)  # D-05: a damaged SQLite file is opened read-only
     _init_extensions(app)
     return app
 
@@ -88,6 +91,7 @@ def _init_extensions(app: Flask) -> None:
     from .analysis import bp as analysis_bp
     from .auth import bp as auth_bp
     from .auth import sessions
+    from .backup import bp as backup_bp
     from .codebook import bp as codebook_bp
     from .conflicts import bp as conflicts_bp
     from .consultations import bp as consultations_bp
@@ -126,6 +130,7 @@ def _init_extensions(app: Flask) -> None:
         app.register_blueprint(main_bp)
         app.register_blueprint(admin_bp)
         app.register_blueprint(sync_bp)
+        app.register_blueprint(backup_bp)
         app.register_blueprint(consultations_bp)
         app.register_blueprint(review_bp)
         app.register_blueprint(codebook_bp)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import sys
 from collections.abc import Callable, Mapping
@@ -129,9 +130,13 @@ def _load_app() -> Flask:
     if not holds_installation(path):
         fail(NO_INSTALLATION, {"path": str(path)})
     try:
-        return create_app(instance_path=path)
+        app = create_app(instance_path=path)
     except InstanceError as exc:
         fail(exc.message, exc.params)
+    from .cli_backup import refuse_if_damaged
+
+    refuse_if_damaged(app)  # Flask-Migrate's "db upgrade" would write into a damaged file
+    return app
 
 
 def open_installation(path: Path, initialise: bool = False, create: bool = False) -> Flask:
@@ -140,6 +145,9 @@ def open_installation(path: Path, initialise: bool = False, create: bool = False
 
     app = open_instance(path, initialise=initialise, create=create)
     click.get_current_context().call_on_close(lambda: _close_database(app))
+    from .cli_backup import refuse_if_damaged
+
+    refuse_if_damaged(app)  # a damaged database: exit 2 with what to do (D-05)
     return app
 
 
@@ -387,6 +395,10 @@ def serve(path: Path, port: int) -> None:
     if not port_is_free(port):
         fail(PORT_IN_USE, {"port": port})
     app = open_installation(path, create=True)  # run.py's first start makes the installation
+    with app.app_context():  # PURGE_AFTER_DAYS: acknowledged answers leave at start
+        from .services.purge import purge_due
+
+        purge_due()
     try:
         server = waitress.create_server(
             app,
@@ -404,12 +416,27 @@ def serve(path: Path, port: int) -> None:
         url=f"http://{LOOPBACK}:{port}",
     )
     sys.stdout.flush()
+    # A stop asked by the system (task manager, shutdown, closing the terminal) ends like Ctrl+C,
+    # so the database is checkpointed and closed instead of left with a write-ahead log.
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    before = {number: signal.signal(number, _interrupt) for number in signals}
     try:
         server.run()
     except KeyboardInterrupt:
         say(N_("fieldapp has stopped."))
     finally:
         server.close()
+        from .database import close_database
+
+        with app.app_context():
+            close_database()
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    """Stop serving as Ctrl+C does."""
+    raise KeyboardInterrupt
 
 
 @cli.command("create-user", with_appcontext=False)
@@ -620,3 +647,15 @@ def rebuild_index_command(as_json: bool) -> None:
 
 # Each adds its command group ("fieldapp analysis", "fieldapp codebook") to ``cli``.
 from . import cli_analysis, cli_codebook  # noqa: E402,F401
+
+# isort: split
+# Adds "fieldapp devices revoke" and "fieldapp keys rotate" to their groups above.
+from . import cli_devices  # noqa: E402,F401
+
+# isort: split
+# Adds "fieldapp backup" and "fieldapp restore".
+from . import cli_backup  # noqa: E402,F401
+
+# isort: split
+# Adds "fieldapp receipt" and "fieldapp purge".
+from . import cli_receipts  # noqa: E402,F401

@@ -98,6 +98,12 @@ class Defaults:
     # Small counts (1 to MIN_CELL_COUNT - 1) are shown as "<k" on every dashboard, report and
     # aggregate file that a viewer sees or that leaves the office (issue #11).
     MIN_CELL_COUNT = 5
+    # Days after a receipt from head office that the answers it acknowledged are removed from
+    # this laptop by themselves, at start and after applying a receipt (None: only by hand).
+    PURGE_AFTER_DAYS: int | None = None
+    # PRAGMA quick_check of the SQLite file at every start; a damaged file is opened read-only
+    # (services/health.py). Off only where a very large head-office file makes starts slow.
+    STARTUP_QUICK_CHECK = True
 
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "Asia/Baghdad"

@@ -18,6 +18,7 @@ On PostgreSQL none of the SQLite settings apply and ``writing`` is an ordinary t
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Iterator
@@ -93,10 +94,27 @@ class WriteOutsideTransaction(RuntimeError):
     """A session tried to write without :func:`writing`: a programming error, never user input."""
 
 
+class _RowsNotLogged(logging.Filter):
+    """Drop SQLAlchemy's DEBUG lines that print result rows: rows hold what participants said.
+
+    Parameters are hidden by ``hide_parameters``; rows are printed whenever someone turns the
+    engine's logger to DEBUG to chase a problem, which must not put answers in a log (W-21).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a result row."""
+        return not (isinstance(record.msg, str) and record.msg.startswith("Row "))
+
+
+_ROWS_NOT_LOGGED = _RowsNotLogged()
+
+
 def configure_engine(engine: Engine) -> None:
     """Attach the connection settings and the transaction rule to ``engine``."""
+    logging.getLogger("sqlalchemy.engine.Engine").addFilter(_ROWS_NOT_LOGGED)  # added once
     if engine.dialect.name != "sqlite":
         return
+    read_only = engine.url.query.get("mode") == "ro"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -106,6 +124,8 @@ def configure_engine(engine: Engine) -> None:
         try:
             for name, value in SQLITE_PRAGMAS.items():
                 cursor.execute(f"PRAGMA {name} = {value}")
+            if read_only:  # a damaged file (services/health.py): no statement may write
+                cursor.execute("PRAGMA query_only = 1")
         finally:
             cursor.close()
 
@@ -168,6 +188,21 @@ def writing() -> Iterator[Session]:
         _write_intent.reset(token)
         if queue is not None and queued:
             queue.release()
+
+
+def close_database() -> None:
+    """Checkpoint the WAL into the database file, truncate it, and close every pooled
+    connection: after a clean shutdown the database is one self-contained file (D-08)."""
+    if db.engine.dialect.name == "sqlite":
+        db.session.remove()
+        connection = db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.close()
+        finally:
+            connection.close()
+    db.engine.dispose()
 
 
 def content_changed() -> None:

@@ -18,7 +18,7 @@ from babel.core import get_locale_identifier
 from babel.lists import format_list
 from babel.support import NullTranslations, Translations
 from flask import Flask, abort, current_app, g, has_request_context, request
-from flask_babel import get_locale, gettext, refresh
+from flask_babel import LazyString, get_locale, gettext, refresh
 from markupsafe import Markup, escape
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
@@ -262,6 +262,19 @@ def language_name(code: str) -> Isolated:
     """A meeting language's own name (کوردی (سۆرانی), Kurdî), tagged and isolated for lists."""
     language = BY_CODE[code]
     return Isolated('<bdi lang="{}">{}</bdi>').format(language.tag, language.native_name)
+
+
+class LazyText(LazyString):
+    """Text from the data (a participant's words, a place, a date), worked out when shown.
+
+    flask_babel's ``LazyString`` says it is already HTML (its ``__html__`` returns the text
+    as it is), which is right for the app's own translated words but would let a template
+    print data unescaped: this one is escaped like any other string (SECURITY.md W-13).
+    """
+
+    def __html__(self) -> str:
+        """The text, escaped for HTML."""
+        return str(escape(str(self)))
 
 
 def stamp(value: object) -> Markup:

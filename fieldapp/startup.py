@@ -16,6 +16,7 @@ from .config import (
     prepare_instance,
 )
 from .database import connection_errors, database_unreachable
+from .services.health import is_damaged
 
 
 def open_instance(instance_path: Path, initialise: bool = False, create: bool = False) -> Flask:
@@ -34,7 +35,8 @@ def open_instance(instance_path: Path, initialise: bool = False, create: bool = 
     if initialise:
         create_secret_key(instance_path)
     app = create_app(instance_path=instance_path)
-    upgrade_database(app)
+    if not is_damaged(app):  # migrating writes: a damaged file is only ever read (D-05)
+        upgrade_database(app)
     return app
 
 

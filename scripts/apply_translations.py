@@ -32,9 +32,7 @@ def main(paths: list[str]) -> int:
         po_path = ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po"
         with po_path.open("rb") as fh:
             catalog = read_po(fh, locale=lang)
-        by_singular = {
-            (m.id[0] if isinstance(m.id, tuple) else m.id): m for m in catalog if m.id
-        }
+        by_singular = {(m.id[0] if isinstance(m.id, tuple) else m.id): m for m in catalog if m.id}
         for msgid, texts in wanted.items():
             message = by_singular.get(msgid)
             text = texts.get(lang)

@@ -582,7 +582,7 @@ def test_no_post_route_or_command_edits_the_log(offices, laptop, tmp_path):
 
 @pytest.mark.parametrize("lang", ["ar", "ckb"])
 def test_the_page_reads_right_to_left(laptop, lang):
-    """Arabic and Sorani pages are right to left, in the reader's words (needs pending/a.json)."""
+    """Arabic and Sorani pages are right to left, in the reader's words."""
     amira = user_id(laptop, "amira")
     with laptop.app_context(), records.acting_as(actor(amira)):
         item = workspace.list_consultations()[0]

@@ -104,6 +104,7 @@ def test_ranks_typed_in_arabic_and_kurdish_digits(page, served):
     page.goto(f"{url}/consultations/{record_id}/capture")
     page.locator("input[name=channel][value=paper]").check()
     page.locator("input[name=language][value=ar]").check()
+    page.locator("input[name=consent_method][value=written]").check()
     type_ranks(page, question, {"o1": "٢", "o2": "٣", "o3": "١"})
     page.locator("#save-next").click()
     page.wait_for_url(re.compile(r".*/capture\?.*"))

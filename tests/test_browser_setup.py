@@ -99,7 +99,7 @@ def test_a_field_laptop_from_first_start_to_first_export_in_sorani(tmp_path):
 
         page.goto(url + "/export")
         assert page.locator("header a[href='/devices']").count() == 0
-        page.locator("main form button[type=submit]").click()
+        page.locator("main form[action='/export'] button[type=submit]").click()
         page.wait_for_load_state()
         assert page.locator(".flash-success").count() == 1
         shot(page, "5-export-ckb")

@@ -145,6 +145,8 @@ def test_a_meeting_in_sorani(page, meeting_laptop):
 
     # 3. Three spoken contributions, from the keyboard only.
     page.goto(f"{url}/consultations/{record_id}/capture")
+    page.locator("input[name=consent_method][value=spoken]").check()  # kept by Save and next
+    page.locator(".capture input[name^=q_] >> nth=0").focus()  # where the page put the focus
     check("5-capture")
     for number, words in enumerate(
         ["ڕێگای گوندەکە چاک بکەنەوە", "قوتابخانەیەکی نوێ", "ئاوی خواردنەوە"]

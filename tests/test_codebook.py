@@ -210,7 +210,6 @@ def test_a_bad_colour_is_refused_and_nothing_saved(office):
     ).get_data(as_text=True)
     assert code_versions(office) == 0
     assert 'dir="rtl"' in page
-    # Depends on the coordinator merging translations/pending/k.json:
     assert (
         translated("ar", "A colour is written as # and six hexadecimal digits, e.g. #0072b2.")
         in page
@@ -513,7 +512,6 @@ def test_the_codebook_reads_right_to_left(office, lang):
         assert 'dir="rtl"' in page
     page = client.get("/codebook").get_data(as_text=True)
     assert {"ar": "الأمن", "ckb": "ئاسایش"}[lang] in page
-    # Depends on the coordinator merging translations/pending/k.json:
     assert translated(lang, "Add a sub-theme") in page
 
 
@@ -688,7 +686,6 @@ def test_a_refused_codebook_file_changes_nothing(world, office, tmp_path, case, 
                 follow_redirects=True,
             ).get_data(as_text=True)
             assert 'dir="rtl"' in page
-            # Depends on the coordinator merging translations/pending/k.json:
             assert translated("ar", message) in page
         assert code_versions(field) == 0
 

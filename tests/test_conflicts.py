@@ -891,8 +891,7 @@ def test_the_pages_also_work_on_a_field_laptop(tmp_path):
 
 @pytest.mark.parametrize("lang", ["ar", "ckb"])
 def test_the_conflict_pages_read_right_to_left(conflicted, lang):
-    """Arabic and Sorani: dir="rtl", the page's words translated (needs translations/pending/c.json
-    merged into the catalogues)."""
+    """Arabic and Sorani: dir="rtl", the page's words translated."""
     browser = browser_for(conflicted["app"], "hana", Role.ANALYST)
     set_language(browser, lang)
     for url in ("/conflicts", f"/conflicts/{conflicted['action']}"):

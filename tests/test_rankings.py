@@ -271,6 +271,7 @@ def test_capture_stores_ranks_typed_in_arabic_digits_in_rank_order(laptop, meeti
         data={
             "channel": "paper",
             "language": "ar",
+            "consent_method": "written",
             f"q_{question}_o1": "\u200f٢",
             f"q_{question}_o2": "۳",
             f"q_{question}_o3": "١",
@@ -290,7 +291,12 @@ def test_a_look_alike_digit_is_not_a_server_error(laptop, meeting):
     assert login(browser).status_code == 302
     response = browser.post(
         f"/consultations/{record_id}/capture",
-        data={"channel": "paper", "language": "ar", f"q_{question}_o1": "²"},
+        data={
+            "channel": "paper",
+            "language": "ar",
+            "consent_method": "written",
+            f"q_{question}_o1": "²",
+        },
     )
     assert response.status_code == 200
     assert "Please answer the questions marked as required." in response.get_data(as_text=True)

@@ -459,7 +459,7 @@ def test_a_field_laptop_lists_its_own_submissions(tmp_path):
 
 @pytest.mark.parametrize("lang", ["ar", "ckb"])
 def test_the_pages_read_right_to_left_in_arabic_and_sorani(office, lang):
-    """Passes once translations/pending/r2.json is merged into the catalogues."""
+    """Do the review pages read right to left, in the reader's words?"""
     r = rows(office)[0]
     client = client_of(office)
     set_language(client, lang)

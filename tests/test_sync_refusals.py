@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import warnings
 import zipfile
 from pathlib import Path
@@ -97,12 +98,30 @@ def rebuild_zip(
     return buffer.getvalue()
 
 
+def database_dump(folder: Path) -> str:
+    """Every row and schema statement of an installation's database, as SQL text (I-08).
+
+    Read through SQLite, so what the WAL holds is included: two equal dumps mean the database
+    is byte-identical in content, not only in the counts and digest that ``stats`` compares.
+    """
+    from fieldapp.config import DATABASE_FILE
+
+    path = folder / DATABASE_FILE
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return "\n".join(connection.iterdump())
+    finally:
+        connection.close()
+
+
 def snapshot(ho) -> tuple:
+    """What a refused file must leave unchanged: counts, digest, import log and the dump."""
     with opened(ho.folder):
         from fieldapp.services.sync.stats import stats
 
         imports = db.session.query(BundleImport).count()
-        return stats(), imports
+        counted = stats(), imports
+    return (*counted, database_dump(ho.folder))
 
 
 def refused(world, tmp_path: Path, data: bytes, expected: str) -> None:
@@ -160,7 +179,8 @@ def test_signed_by_a_different_key(world, tmp_path):
 
 
 def test_wrong_format_version(world, tmp_path):
-    data = rebuild(world, decrypted(world, "A1"), manifest_changes={"format_version": 2})
+    # Version 2 is version 1 with key rotations (bundle.ROTATION_FORMAT_VERSION); 3 is unknown.
+    data = rebuild(world, decrypted(world, "A1"), manifest_changes={"format_version": 3})
     refused(world, tmp_path, data, "different version of fieldapp")
 
 

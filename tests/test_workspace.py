@@ -309,6 +309,7 @@ def test_capture_save_and_next(laptop, browser):
     data = {
         "channel": "spoken",
         "language": "ckb",
+        "consent_method": "spoken",
         f"q_{first}": "o1",
         f"q_{third}": "ڕێگاکە داخراوە",
         "gender": "woman",

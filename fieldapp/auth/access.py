@@ -52,8 +52,14 @@ CORE: dict[str, Roles] = {
     "sync.export_now": FIELD,
     "sync.export_download": FIELD,
     "sync.import_page": WORKERS,
+    # Receipts: written where files are merged (as the Import page), applied and acted on
+    # where exports are made (as the Export page).
+    "sync.receipt_download": WORKERS,
+    "sync.receipt_apply": FIELD,
+    "sync.purge_acknowledged": FIELD,
     "sync.devices": COORDINATORS,
     "sync.device_page": COORDINATORS,
+    "sync.device_revoke": COORDINATORS,
     "sync.public_key_download": EVERYONE,  # a public key is no secret
 }
 # The facilitator's workspace: every page of the consultations blueprint.
@@ -93,6 +99,7 @@ BLUEPRINT_TABLES = (
     "fieldapp.activity",
     "fieldapp.analysis",
     "fieldapp.action_plans",
+    "fieldapp.backup",
 )
 
 

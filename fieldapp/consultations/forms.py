@@ -69,6 +69,17 @@ CHANNEL_LABELS = {
     "spoken": _l("Spoken"),
     "paper": _l("Paper form"),
 }
+# Translators: how a participant's consent was given, shown beside each contribution, in the
+# printed summary and in every file of contributions.
+CONSENT_LABELS = {
+    "on_screen": _l("On screen, by the participant"),
+    "spoken": _l("Said aloud"),
+    "written": _l("In writing"),
+    "not_asked": _l("Not asked"),
+    "not_recorded": _l("Not recorded"),
+}
+# The choices a facilitator has when typing a contribution (the others are not theirs to make).
+TYPED_CONSENT_LABELS = {k: CONSENT_LABELS[k] for k in schema.TYPED_CONSENT_METHODS}
 PRIORITY_LABELS = {"low": _l("Low"), "medium": _l("Medium"), "high": _l("High")}
 ACTION_STATUS_LABELS = {
     "proposed": _l("Proposed"),
@@ -209,6 +220,11 @@ class ConsultationForm(FlaskForm):
         render_kw={"dir": "auto", "rows": 3},
     )
     status = SelectField(_l("Status"), choices=choices(STATUS_LABELS), validate_choice=False)
+    consent_method = SelectField(
+        _l("How consent is given when contributions are typed"),
+        choices=choices(TYPED_CONSENT_LABELS, blank=_l("Choose for each contribution")),
+        validate_choice=False,
+    )
 
     def validate_kind(self, field: Field) -> None:
         """Only the known kinds."""
@@ -218,6 +234,11 @@ class ConsultationForm(FlaskForm):
     def validate_status(self, field: Field) -> None:
         """Only the known statuses."""
         if field.data not in STATUS_LABELS:
+            raise ValidationError(_l("Please choose from the list."))
+
+    def validate_consent_method(self, field: Field) -> None:
+        """Empty (choose on each contribution) or one of the facilitator's choices."""
+        if field.data and field.data not in TYPED_CONSENT_LABELS:
             raise ValidationError(_l("Please choose from the list."))
 
 

@@ -19,6 +19,7 @@ from .forms import (
     ACTION_STATUS_LABELS,
     AGE_LABELS,
     CHANNEL_LABELS,
+    CONSENT_LABELS,
     GENDER_LABELS,
     KIND_LABELS,
     PRIORITY_LABELS,
@@ -38,6 +39,7 @@ LABELS = {
     "genders": GENDER_LABELS,
     "ages": AGE_LABELS,
     "channels": CHANNEL_LABELS,
+    "consents": CONSENT_LABELS,
     "priorities": PRIORITY_LABELS,
     "action_statuses": ACTION_STATUS_LABELS,
 }
@@ -76,6 +78,7 @@ _CONSULTATION_FIELDS = (
     "groups",
     "languages",
     "original_language",
+    "consent_method",
 )
 FIELD_LABELS: dict[str, dict[str, tuple[type[Any], str] | Any]] = {
     "consultation": {
@@ -114,9 +117,12 @@ def field_label(kind: str, name: str) -> Any:
 def _choice_labels(kind: str, name: str) -> dict[str, Any] | None:
     if name == "status":
         return ACTION_STATUS_LABELS if kind == "action_point" else STATUS_LABELS
-    return {"kind": KIND_LABELS, "type": QUESTION_TYPE_LABELS, "priority": PRIORITY_LABELS}.get(
-        name
-    )
+    return {
+        "kind": KIND_LABELS,
+        "type": QUESTION_TYPE_LABELS,
+        "priority": PRIORITY_LABELS,
+        "consent_method": CONSENT_LABELS,
+    }.get(name)
 
 
 def shown(kind: str, name: str, value: Any) -> Any:

@@ -34,7 +34,7 @@ from ..answers import read_answers
 from ..auth import kiosk, sessions
 from ..forms import ActionForm
 from ..i18n import BY_CODE, Language, current_language, pick
-from ..services import accounts, intake, places, records, workspace
+from ..services import accounts, consent, intake, places, records, workspace
 from ..services.errors import FieldappError
 from . import bp
 from .forms import (
@@ -178,6 +178,8 @@ def consultation_body(form: ConsultationForm) -> dict[str, Any]:
         "description": language_values(form, "description"),
         "consent_text": language_values(form, "consent"),
     }
+    if form.consent_method.data:  # left out when unset, so older installations read the body
+        body["consent_method"] = form.consent_method.data
     return body
 
 
@@ -195,6 +197,7 @@ def _fill_consultation_form(form: ConsultationForm, item: workspace.Item) -> Non
     fill_language_fields(form, "title", body.get("title"))
     fill_language_fields(form, "description", body.get("description"))
     fill_language_fields(form, "consent", body.get("consent_text"))
+    form.consent_method.data = body.get("consent_method") or ""
     form.base_rev.data = item.rev
 
 
@@ -565,8 +568,12 @@ def capture(record_id: str) -> str | Redirect:
             for name in ("gender", "age_band", "group")
             if (value := request.form.get(name))
         }
+        consent_method = request.form.get("consent_method")
         if channel not in ("spoken", "paper") or language not in LANG_CODES:
             flash(_("Choose how the contribution was given and its language."), "error")
+        elif consent_method not in consent.TYPED_CONSENT_METHODS:
+            # Never a silent default: consent was said aloud, given in writing, or not asked.
+            flash(_("Choose how consent was given: said aloud, in writing, or not asked."), "error")
         elif missing:
             flash(_("Please answer the questions marked as required."), "error")
         elif not answers:
@@ -575,7 +582,14 @@ def capture(record_id: str) -> str | Redirect:
             key = request.form.get("idempotency_key", "")[:64] or secrets.token_hex(16)
             saved = _attempt(
                 lambda: records.add_submission(
-                    record_id, answers, language, channel, key, demographics or None
+                    record_id,
+                    answers,
+                    language,
+                    channel,
+                    key,
+                    demographics or None,
+                    consent=consent.given(consent_method),
+                    consent_method=consent_method,
                 ),
                 lambda: _(
                     "Saved. %(n)s contributions so far.",
@@ -583,12 +597,21 @@ def capture(record_id: str) -> str | Redirect:
                 ),
             )
             if saved:
+                if consent_method == "not_asked":
+                    flash(
+                        _(
+                            "Saved without consent: the printed summary and every file of "
+                            "contributions say that consent was not asked."
+                        ),
+                        "warning",
+                    )
                 return redirect(
                     url_for(
                         "consultations.capture",
                         record_id=record_id,
                         channel=channel,
                         language=language,
+                        consent_method=consent_method,
                     )
                 )
     return render_template(
@@ -600,6 +623,8 @@ def capture(record_id: str) -> str | Redirect:
         idempotency_key=secrets.token_hex(16),
         channel=request.values.get("channel", "spoken"),
         language=request.values.get("language") or _default_language(item),
+        # The last choice (Save and next), else the consultation's setting, else none at all.
+        consent_method=request.values.get("consent_method") or item.body.get("consent_method"),
     )
 
 

@@ -2,8 +2,9 @@
 
 from .audit import AuditEvent
 from .counter import Counter
-from .device import Device, DeviceRole
+from .device import Device, DeviceKey, DeviceRole
 from .intake import IntakeSession, ParticipantDraft
+from .receipt import ExportedSubmission, ExportManifest, Receipt
 from .review import Contribution, ContributionCode
 from .sync import BundleExport, BundleImport, RecordHead, RecordVersion, Submission
 from .user import LoginFailure, LoginSession, Role, User
@@ -19,9 +20,13 @@ __all__ = [
     "AuditEvent",
     "Counter",
     "Device",
+    "DeviceKey",
     "DeviceRole",
     "IntakeSession",
     "ParticipantDraft",
+    "ExportedSubmission",
+    "ExportManifest",
+    "Receipt",
     "LoginFailure",
     "LoginSession",
     "Role",

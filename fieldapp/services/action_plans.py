@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, distinct, func, select, tuple_
 
 from ..extensions import db
+from ..i18n import LazyText
 from ..models import Contribution, ContributionCode, RecordHead
 from . import contribution_query, workspace
 from .analysis.tables import Row, Table, table
@@ -227,7 +227,7 @@ def _place_label(code: str | None) -> Any:
         return _l("No governorate")
     from ..consultations.labels import place_name  # the web layer's words, loaded on use
 
-    return LazyString(place_name, code)
+    return LazyText(place_name, code)
 
 
 def status_table(filters: contribution_query.Filters, today: date | None = None) -> Table:

@@ -135,6 +135,11 @@ TYPES: tuple[EntryType, ...] = (
     _T("export.written", _l("Export written"), "sync", ("export.written",)),
     _T("export.downloaded", _l("Export downloaded"), "sync", ("export.downloaded",)),
     _T("import.ended", _l("File imported"), "sync", ("import.ended",)),
+    _T("device.revoked", _l("Device revoked"), "sync", ("device.revoked",)),
+    _T("key.rotated", _l("Signing key changed"), "sync", ("key.rotated",)),
+    _T("key.rotation_accepted", _l("New device key accepted"), "sync", ("key.rotation_accepted",)),
+    _T("backup.written", _l("Backup written"), "sync", ("backup.written",)),
+    _T("restore.done", _l("Restored from a backup"), "sync", ("restore.done",)),
     _T("codebook.exported", _l("Codebook file written"), "sync", ("codebook.exported",)),
     _T("codebook.imported", _l("Codebook file imported"), "sync", ("codebook.imported",)),
     _T(
@@ -143,6 +148,10 @@ TYPES: tuple[EntryType, ...] = (
         "sync",
         ("codebook.import_refused",),
     ),
+    _T("receipt.written", _l("Receipt written"), "sync", ("receipt.written",)),
+    _T("receipt.applied", _l("Receipt applied"), "sync", ("receipt.applied",)),
+    _T("receipt.refused", _l("Receipt refused"), "sync", ("receipt.refused",)),
+    _T("purge.done", _l("Acknowledged answers removed"), "sync", ("purge.done",)),
     _T("analysis.exported", _l("Contributions exported"), "analysis", ("analysis.exported",)),
     _T(
         "analysis.tables_exported",
@@ -367,7 +376,12 @@ def _describe(entries: Sequence[Entry]) -> None:
     here = next((d.name for d in devices.values() if d.is_self), None)
     for entry in entries:
         entry.installation = here
-        if entry.action in ("import.ended", "codebook.imported"):
+        if entry.action in (
+            "import.ended",
+            "codebook.imported",
+            "device.revoked",
+            "key.rotation_accepted",
+        ):
             entry.installation = entry.detail.get("device_name") or None
         if not entry.record_id:
             continue
@@ -472,6 +486,66 @@ def export_written(result: ExportResult, file_name: str) -> None:
             "seq": result.export_seq,
             "file": file_name,
             "counts": dict(result.counts),
+            "via": _via(),
+        },
+    )
+
+
+def backup_written(detail: dict[str, Any]) -> None:
+    """Log a backup written here (services/backup.py; never a passphrase or a key)."""
+    with writing():
+        audit.record_detail("backup.written", _actor_id(), "backup", {**detail, "via": _via()})
+
+
+def restore_done(detail: dict[str, Any]) -> None:
+    """Log, in the restored installation, that it was restored from a backup (inside the
+    restore's ``writing()``; ``detail`` holds the export number it continues from)."""
+    audit.record_detail("restore.done", None, "backup", {**detail, "via": _via()})
+
+
+def device_revoked(device: Device, after_seq: int) -> None:
+    """Log a device revoked here (inside the revocation's ``writing()``): its exports numbered
+    above ``after_seq`` are refused from now on."""
+    audit.record_detail(
+        "device.revoked",
+        _actor_id(),
+        f"device:{device.device_id}",
+        {
+            "device_id": device.device_id,
+            "device_name": device.name,
+            "after_seq": after_seq,
+            "via": _via(),
+        },
+    )
+
+
+def key_rotated(old_key: str, new_key: str, from_seq: int) -> None:
+    """Log that this laptop changed its signing key (inside the rotation's ``writing()``).
+    Public keys only: the secret keys never leave the key files."""
+    audit.record_detail(
+        "key.rotated",
+        _actor_id(),
+        "key",
+        {"old_key": old_key, "new_key": new_key, "from_seq": from_seq, "via": _via()},
+    )
+
+
+def rotated_key_accepted(
+    device: Device, old_key: str, new_key: str, from_seq: int, file_name: str
+) -> None:
+    """Log that a merged file's rotation statement gave ``device`` a new key (inside the
+    merge's ``writing()``)."""
+    audit.record_detail(
+        "key.rotation_accepted",
+        _actor_id(),
+        f"device:{device.device_id}",
+        {
+            "device_id": device.device_id,
+            "device_name": device.name,
+            "old_key": old_key,
+            "new_key": new_key,
+            "from_seq": from_seq,
+            "file": file_name,
             "via": _via(),
         },
     )

@@ -268,6 +268,7 @@ def submit(draft: Draft) -> str:
         _idempotency_key(draft.token),
         draft.demographics or None,
         consent=True,
+        consent_method="on_screen",  # the participant pressed "I agree" on this screen
     )
     with writing() as session:
         submission_id = records.store_submission(record)

@@ -448,8 +448,13 @@ def new_submission(
     idempotency_key: str,
     demographics: Mapping[str, Any] | None = None,
     consent: bool = True,
+    consent_method: str | None = None,
 ) -> dict[str, Any]:
-    """A checked submission record made on this device, not yet saved."""
+    """A checked submission record made on this device, not yet saved.
+
+    ``consent_method`` says how consent was given (``schema.CONSENT_METHODS``); it must agree
+    with ``consent`` ("not asked" is no consent) and the channel, or the record is refused.
+    """
     device = this_device_id()
     record: dict[str, Any] = {
         "uuid": submission_id_for(idempotency_key),
@@ -464,6 +469,8 @@ def new_submission(
     }
     if demographics:
         record["demographics"] = dict(demographics)
+    if consent_method is not None:
+        record["consent_method"] = consent_method
     try:
         schema.check_submission(record)
     except schema.RecordInvalid as exc:
@@ -489,11 +496,19 @@ def add_submission(
     idempotency_key: str,
     demographics: Mapping[str, Any] | None = None,
     consent: bool = True,
+    consent_method: str | None = None,
 ) -> str:
     """Save one participant's input once: the same idempotency key never makes a second row."""
     return store_submission(
         new_submission(
-            consultation_id, answers, language, channel, idempotency_key, demographics, consent
+            consultation_id,
+            answers,
+            language,
+            channel,
+            idempotency_key,
+            demographics,
+            consent,
+            consent_method,
         )
     )
 

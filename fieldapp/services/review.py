@@ -18,6 +18,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from .. import textnorm
 from ..extensions import db
 from ..models import Contribution, Device, RecordHead, Submission
 from . import records, workspace
@@ -373,6 +374,9 @@ def _review_body(subject: Subject, state: str, reason: str | None, note: str) ->
     body: dict[str, Any] = {**subject.body, "state": state}
     if reason:
         body["reason"] = reason
+    # Stored like every other typed text: bidi overrides removed, so a note cannot disguise
+    # what it says (SECURITY.md W-13).
+    note = textnorm.storage_form(note)
     if note:
         body["note"] = note[: schema.LONG]
     return body
@@ -486,7 +490,7 @@ def apply_codes(
         raise ReviewError(_l("A contribution can have at most %(max)s codes.", max=50))
     body: dict[str, Any] = {**subject.body, "codes": sorted(chosen)}
     if note.strip():
-        body["note"] = note.strip()[: schema.LONG]
+        body["note"] = textnorm.storage_form(note.strip())[: schema.LONG]
     return _save("coding", subject, body, base_rev)
 
 

@@ -22,7 +22,7 @@ from .. import textnorm
 from ..database import writing
 from ..extensions import db
 from ..models import RecordHead, Submission
-from . import places, records, results
+from . import consent, places, records, results
 from .errors import FieldappError
 from .sync import schema, signed
 
@@ -297,6 +297,8 @@ class Overview:
     free_text: dict[str, list[str]] = field(default_factory=dict)
     # Per ranking question: first choices and points, highest priority first.
     rankings: dict[str, results.Priorities] = field(default_factory=dict)
+    # How consent was given (consent.SHOWN order): "not asked" must be seen, not inferred.
+    by_consent: dict[str, int] = field(default_factory=dict)
 
 
 def overview(consultation_id: str, quotes: int = 8) -> Overview:
@@ -311,6 +313,7 @@ def overview(consultation_id: str, quotes: int = 8) -> Overview:
             result.by_gender[row["gender"]] = result.by_gender.get(row["gender"], 0) + row["count"]
     channels: Counter[str] = Counter()
     languages: Counter[str] = Counter()
+    consents: Counter[str] = Counter()
     answered: Counter[str] = Counter()
     choices: dict[str, Counter[str]] = {}
     ranked = {
@@ -325,6 +328,7 @@ def overview(consultation_id: str, quotes: int = 8) -> Overview:
         submission = json.loads(row)
         channels[submission["channel"]] += 1
         languages[submission["language"]] += 1
+        consents[consent.method_of(submission)] += 1
         for question, answer in submission["answers"].items():
             if answer in ("", [], None):
                 continue
@@ -343,6 +347,7 @@ def overview(consultation_id: str, quotes: int = 8) -> Overview:
     result.by_channel, result.by_language = dict(channels), dict(languages)
     result.by_question, result.choices = dict(answered), choices
     result.rankings = {q: results.priorities(ranked[q], given) for q, given in rankings.items()}
+    result.by_consent = {m: consents[m] for m in consent.SHOWN if consents[m]}
     return result
 
 

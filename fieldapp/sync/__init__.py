@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("sync", __name__)
 
-from . import devices, routes  # noqa: E402,F401 -- views attach themselves to bp
+from . import devices, receipts, routes  # noqa: E402,F401 -- views attach themselves to bp

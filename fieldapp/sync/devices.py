@@ -7,16 +7,21 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import abort, flash, render_template, request, send_file
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
+from wtforms import IntegerField
+from wtforms.validators import InputRequired, NumberRange
 
 from ..extensions import db
 from ..forms import ActionForm
 from ..models import BundleImport, Device, DeviceRole
-from ..services.sync import keys
+from ..services.sync import keys, revocation
+from ..services.sync.bundle import MAX_EXPORT_SEQ
 from ..services.sync.history import DeviceHistory, device_history, format_ranges
 from . import bp
 
@@ -128,3 +133,54 @@ def public_key_download() -> Response:
         download_name=keys.public_key_file_name(device.name),
         max_age=0,
     )
+
+
+class RevokeForm(FlaskForm):
+    """The confirmation of a revocation: the last export number that still merges."""
+
+    after_seq = IntegerField(
+        _l("Exports up to this number still merge"),
+        validators=[
+            InputRequired(_l("Give the last export number that still merges.")),
+            NumberRange(
+                0,
+                MAX_EXPORT_SEQ,
+                message=_l("A number from 0 to %(max)s, please.", max=MAX_EXPORT_SEQ),
+            ),
+        ],
+    )
+
+
+@bp.route("/devices/<device_id>/revoke", methods=["GET", "POST"])
+def device_revoke(device_id: str) -> str | Response:
+    """Revoke a lost or seized laptop after confirming which of its exports still merge."""
+    _coordinator_at_headoffice()
+    device = db.session.execute(
+        select(Device).where(Device.device_id == device_id)
+    ).scalar_one_or_none()
+    if device is None or device.is_self:
+        abort(404)
+    last = revocation.last_merged(device.device_id)
+    form = RevokeForm()
+    if request.method == "GET":
+        form.after_seq.data = last or 0
+    elif form.validate_on_submit():
+        try:
+            done = revocation.revoke(device.device_id, form.after_seq.data or 0)
+        except revocation.RevocationRefused as exc:
+            flash(str(exc.message), "error")
+        else:
+            flash(
+                _(
+                    "“%(name)s” is revoked: its exports numbered above %(seq)s are refused from "
+                    "now on; exports up to %(seq)s still merge.",
+                    name=done.name,
+                    seq=done.after_seq,
+                ),
+                "success",
+            )
+            return redirect(url_for("sync.device_page", device_id=device.device_id))
+    else:
+        for message in form.after_seq.errors:
+            flash(str(message), "error")
+    return render_template("sync/device_revoke.html", device=device, form=form, last=last)

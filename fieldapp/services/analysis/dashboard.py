@@ -24,13 +24,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from flask_babel import LazyString, force_locale
+from flask_babel import force_locale
 from flask_babel import format_date as babel_format_date
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from ...extensions import db
-from ...i18n import current_language, pick
+from ...i18n import LazyText, current_language, pick
 from ...models import Submission
 from .. import action_plans
 from .. import contribution_query as cq
@@ -124,7 +124,7 @@ def _picked(texts: Mapping[str, str], original: str | None) -> str:
 
 def _content(texts: Mapping[str, str] | None, original: str | None = None) -> Any:
     """Text written in several languages, shown in the reader's (else the original)."""
-    return LazyString(_picked, dict(texts or {}), original)
+    return LazyText(_picked, dict(texts or {}), original)
 
 
 def _place(code: str | None) -> Any:
@@ -132,7 +132,7 @@ def _place(code: str | None) -> Any:
         return _l("No governorate")
     from ...consultations.labels import place_name  # the web layer's words, loaded on use
 
-    return LazyString(place_name, code)
+    return LazyText(place_name, code)
 
 
 def _month_name(month: str) -> str:
@@ -387,7 +387,7 @@ def _participation(
         _l("Participation by month"),
         [_l("People who came"), _l("Submissions")],
         [
-            Row(LazyString(_month_name, m), (by_month.get(m, 0), submissions.get(m, 0)), key=m)
+            Row(LazyText(_month_name, m), (by_month.get(m, 0), submissions.get(m, 0)), key=m)
             for m in months
         ],
         total_row=True,

@@ -14,6 +14,7 @@ never with anything a participant said.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -30,7 +31,8 @@ from ...database import writing
 from ...extensions import db
 from ...i18n import BY_CODE, pick
 from ...labels import CODE_STATUS_LABELS, REVIEW_STATE_LABELS
-from .. import activity, audit, codebook, contribution_query, places, records
+from ...models import Submission
+from .. import activity, audit, codebook, consent, contribution_query, places, records
 from ..errors import FieldappError
 from ..sync import schema
 from .tables import Suppressed, Table
@@ -67,6 +69,7 @@ HXL_FIXED = (
     "#gender",
     "#age",
     "#group",
+    "#meta+consent",
 )
 HXL_TEXT, HXL_STATE, HXL_CODES = "#description+text", "#status+review", "#meta+codes"
 HXL_ANSWER, HXL_OPTION, HXL_RANK = "#meta+answer", "#meta+answer+option", "#meta+answer+rank"
@@ -83,6 +86,7 @@ FIXED_HEADERS = (
     _l("Gender"),
     _l("Age band"),
     _l("Group"),
+    _l("Consent"),
 )
 EXTRA_LABELS: dict[str, Any] = {
     "mean": _l("Mean"),
@@ -191,9 +195,14 @@ class _Catalogue:
 
 
 def _labels() -> dict[str, Mapping[str, Any]]:
-    from ...consultations.forms import AGE_LABELS, CHANNEL_LABELS, GENDER_LABELS
+    from ...consultations.forms import AGE_LABELS, CHANNEL_LABELS, CONSENT_LABELS, GENDER_LABELS
 
-    return {"genders": GENDER_LABELS, "ages": AGE_LABELS, "channels": CHANNEL_LABELS}
+    return {
+        "genders": GENDER_LABELS,
+        "ages": AGE_LABELS,
+        "channels": CHANNEL_LABELS,
+        "consents": CONSENT_LABELS,
+    }
 
 
 def _label_tables() -> dict[str, Mapping[str, Any]]:
@@ -358,6 +367,22 @@ def _stream(filters: contribution_query.Filters) -> Iterator[list[Any]]:
         yield current
 
 
+def _with_consent(groups: Iterator[list[Any]]) -> Iterator[tuple[list[Any], str]]:
+    """Each submission's contributions with how its consent was given.
+
+    The read model has no column for it, so it is read from the submissions themselves, one
+    query per :data:`BATCH` submissions, which keeps the export streaming.
+    """
+    for batch in iter(lambda: list(itertools.islice(groups, BATCH)), []):
+        wanted = [group[0].submission_uuid for group in batch]
+        bodies = db.session.execute(
+            select(Submission.uuid, Submission.body).where(Submission.uuid.in_(wanted))
+        )
+        methods = {uuid_: consent.method_of(json.loads(body)) for uuid_, body in bodies}
+        for group in batch:
+            yield group, methods.get(group[0].submission_uuid, consent.NOT_RECORDED)
+
+
 def _day(row: Any) -> date | None:
     raw = row.held_on or (row.created_at or "")[:10]
     try:
@@ -412,7 +437,7 @@ def _rows(
     by_id = {q.id: q for q in catalogue.questions}
     width = len(FIXED_HEADERS) + sum(_width(q) for q in catalogue.questions)
     titles = {c: catalogue.title(c) for c in catalogue.consultations}
-    for group in _stream(filters):
+    for group, consent_method in _with_consent(_stream(filters)):
         first = group[0]
         day = _day(first)
         language = BY_CODE.get(first.language)
@@ -428,6 +453,7 @@ def _rows(
             catalogue.word("genders", first.gender),
             catalogue.word("ages", first.age_band),
             catalogue.group(first.consultation_id, first.grp),
+            catalogue.word("consents", consent_method),
         ]
         cells.extend([None] * (width - len(cells)))
         for row in group:

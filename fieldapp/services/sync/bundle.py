@@ -21,6 +21,7 @@ validated by :mod:`merge` inside the database transaction.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
@@ -31,7 +32,7 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -46,6 +47,12 @@ from . import schema, strictjson
 
 FORMAT = "fieldapp-bundle"
 FORMAT_VERSION = 1
+# Version 2 is version 1 with "key_rotations" in the manifest: written only by a laptop that
+# rotated its key, so a head office too old to follow a rotation says "update fieldapp"
+# instead of refusing the new key as unknown.
+ROTATION_FORMAT_VERSION = 2
+ROTATION_FORMAT = "fieldapp-key-rotation"
+MAX_ROTATIONS = 100
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 SUFFIX = ".fieldsync"
@@ -83,12 +90,22 @@ class Limits:
 
     ``max_line`` admits the largest record the schema allows (:data:`schema.MAX_RECORD_BYTES`
     and the version envelope), so a record this app would save is never refused as too large.
+
+    The file, entry count, total and ratio caps are SECURITY.md's. The part cap is not: 100 MB
+    is below what an office's export holds. A submission line is about 670 bytes (measured:
+    10,000 submissions, 6.7 MB uncompressed), so an office that merged 20 busy laptops of
+    10,000 submissions each (bench/merge.py) exports a 134 MB submissions part. Parts are read
+    line by line (each line at most ``max_line``), never held whole, so a part's size costs
+    time, not memory; the total bounds that time, and a part may be as large as the total.
+    A busy laptop's export is far below every cap: 10,000 submissions are 0.64 MB encrypted
+    and 6.8 MB unpacked; the 200 MB file cap holds about 800 MB of records even for text that
+    deflates only 4:1 (Arabic, Sorani and Kurmanji sentences measured 3.3-4.6:1).
     """
 
-    max_file: int = 1024 * 1024 * 1024
+    max_file: int = 200 * 1000 * 1000
     max_entries: int = 1000
-    max_member: int = 1024 * 1024 * 1024
-    max_total: int = 4 * 1024 * 1024 * 1024
+    max_member: int = 1000 * 1000 * 1000
+    max_total: int = 1000 * 1000 * 1000
     max_ratio: int = 100
     ratio_floor: int = 100 * 1024
     max_manifest: int = 1024 * 1024
@@ -101,18 +118,30 @@ class BundleRefused(FieldappError):
 
 
 class HashingWriter:
-    """A file wrapper that hashes and counts what is written through it."""
+    """A file wrapper that hashes and counts what is written through it.
+
+    It also keeps the first write error: pyrage swallows an error raised by the last write
+    of an encryption (a USB stick that is full just then) and returns as if all went well,
+    leaving an empty or cut file whose read-back matches what was "written".
+    :func:`write_checked` raises it again.
+    """
 
     def __init__(self, target: IO[bytes]) -> None:
         self.target = target
         self.sha256 = hashlib.sha256()
         self.length = 0
+        self.error: BaseException | None = None
 
     def write(self, data: bytes) -> int:
         """Write and account for ``data``."""
+        try:
+            written = self.target.write(data)
+        except BaseException as exc:
+            self.error = self.error or exc
+            raise
         self.sha256.update(data)
         self.length += len(data)
-        return self.target.write(data)
+        return written
 
     def flush(self) -> None:
         """Flush the underlying file."""
@@ -131,13 +160,40 @@ def encrypt_to_file(plain: Path, recipients: list[str], destination: Path) -> tu
     read back from disk and compared with what was written (E-06).
     """
     parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
+
+    def encrypt(writer: HashingWriter) -> None:
+        with plain.open("rb") as source:
+            pyrage.encrypt_io(source, writer, parsed)
+
+    refusal = _l("The export file could not be written correctly. Try another disk or USB stick.")
+    try:
+        return write_checked(destination, encrypt, refusal)
+    except (OSError, pyrage.EncryptError) as exc:
+        # A full USB stick (ENOSPC), which pyrage reports as its own EncryptError: a message
+        # in the facilitator's language, not a traceback; write_checked left no file behind.
+        raise BundleRefused(refusal) from exc
+
+
+def write_checked(
+    destination: Path, write: Callable[[HashingWriter], None], refusal: Any
+) -> tuple[str, int]:
+    """Write a file durably with ``write`` and check it on disk; return its SHA-256 and size.
+
+    Exports and backups (services/backup.py) are written this way: under a temporary name in
+    the destination's folder, fsynced, renamed, the folder fsynced, then read back from disk
+    and compared with what was written (E-06). A failed write leaves no temporary file; a
+    read-back that differs deletes the file and raises :class:`BundleRefused` with
+    ``refusal``.
+    """
     folder = destination.parent
     fd, temp_name = tempfile.mkstemp(prefix=".fieldsync-", suffix=".part", dir=folder)
     temp = Path(temp_name)
     try:
-        with os.fdopen(fd, "wb") as raw, plain.open("rb") as source:
+        with os.fdopen(fd, "wb") as raw:
             writer = HashingWriter(raw)
-            pyrage.encrypt_io(source, writer, parsed)
+            write(writer)
+            if writer.error is not None:  # swallowed by the encryption library
+                raise writer.error
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(temp, destination)
@@ -148,9 +204,7 @@ def encrypt_to_file(plain: Path, recipients: list[str], destination: Path) -> tu
     expected = writer.sha256.hexdigest()
     if file_sha256(destination) != expected or destination.stat().st_size != writer.length:
         destination.unlink(missing_ok=True)
-        raise BundleRefused(
-            _l("The export file could not be written correctly. Try another disk or USB stick.")
-        )
+        raise BundleRefused(refusal)
     return expected, writer.length
 
 
@@ -463,6 +517,43 @@ _DEVICE = schema.obj(
 _MEMBER = schema.obj({"sha256": _sha256_text, "length": schema.integer(0, 2**63 - 1)})
 
 
+def _public_key_text(value: Any, path: str) -> None:
+    """An Ed25519 public key in base64, as key files and the device table hold it."""
+    try:
+        if isinstance(value, str) and len(base64.b64decode(value, validate=True)) == 32:
+            return
+    except ValueError:
+        pass
+    raise schema.RecordInvalid(path, "key")
+
+
+def _signature_text(value: Any, path: str) -> None:
+    try:
+        if isinstance(value, str) and len(base64.b64decode(value, validate=True)) == 64:
+            return
+    except ValueError:
+        pass
+    raise schema.RecordInvalid(path, "signature")
+
+
+_ROTATION = schema.obj(
+    {
+        "statement": schema.obj(
+            {
+                "format": schema.one_of((ROTATION_FORMAT,)),
+                "version": schema.integer(1, 1),
+                "device_id": schema.uuid_text,
+                "old_key": _public_key_text,
+                "new_key": _public_key_text,
+                "from_seq": schema.integer(1, MAX_EXPORT_SEQ),
+                "created_at": schema.timestamp,
+            }
+        ),
+        "signature": _signature_text,
+    }
+)
+
+
 def check_manifest(manifest: Any) -> None:
     """Refuse a manifest that is not exactly what fieldapp writes; every type is checked.
 
@@ -474,7 +565,7 @@ def check_manifest(manifest: Any) -> None:
     version = manifest.get("format_version")
     if type(version) is not int:
         raise damaged
-    if version != FORMAT_VERSION:
+    if version not in (FORMAT_VERSION, ROTATION_FORMAT_VERSION):
         raise BundleRefused(
             _l(
                 "This file was written by a different version of fieldapp (format %(version)s). "
@@ -492,7 +583,8 @@ def check_manifest(manifest: Any) -> None:
                 max=MAX_EXPORT_SEQ,
             )
         )
-    if set(manifest) != MANIFEST_FIELDS:
+    rotations = {"key_rotations"} if version == ROTATION_FORMAT_VERSION else set()
+    if set(manifest) != MANIFEST_FIELDS | rotations:
         raise damaged
     try:
         schema.text(40)(manifest["app_version"], "app_version")
@@ -509,6 +601,11 @@ def check_manifest(manifest: Any) -> None:
             raise schema.RecordInvalid("members", "names")
         for name, entry in members.items():
             _MEMBER(entry, name)
+        if rotations:
+            rotation_list = manifest["key_rotations"]
+            if not isinstance(rotation_list, list) or not rotation_list:
+                raise schema.RecordInvalid("key_rotations", "list")
+            schema.list_of(_ROTATION, MAX_ROTATIONS)(rotation_list, "key_rotations")
     except schema.RecordInvalid:
         raise damaged from None
 
@@ -523,8 +620,9 @@ def open_bundle(
 ) -> Iterator[OpenedBundle]:
     """Decrypt and verify a bundle; yield it open; always delete the decrypted copy.
 
-    ``signing_key_of(device_id)`` returns the registered Ed25519 public key (base64) of a
-    device, or raises :class:`BundleRefused` saying how to register it.
+    ``signing_key_of(manifest)`` returns the Ed25519 public key (raw bytes) that must have
+    signed the checked manifest (its device's, for its export number), or raises
+    :class:`BundleRefused` saying how to register it.
     """
     try:
         size = path.stat().st_size
@@ -564,7 +662,7 @@ def open_bundle(
                 except ValueError:
                     raise _damaged() from None
                 check_manifest(manifest)
-                public = signing_key_of(manifest["device"]["id"])
+                public = signing_key_of(manifest)
                 try:
                     Ed25519PublicKey.from_public_bytes(public).verify(signature, manifest_bytes)
                 except (InvalidSignature, ValueError):

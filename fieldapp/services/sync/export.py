@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shutil
@@ -16,15 +17,16 @@ from ... import __version__
 from ...database import writing
 from ...extensions import db
 from ...models import BundleExport, RecordVersion, Submission
-from .. import activity
+from .. import activity, backup
 from ..records import utc_stamp
-from . import keys, schema
+from . import keys, receipts, rotation, schema
 from .bundle import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
     MAX_EXPORT_SEQ,
     MAX_RECIPIENTS,
+    ROTATION_FORMAT_VERSION,
     SIGNATURE,
     SUFFIX,
     BundleRefused,
@@ -93,13 +95,19 @@ def _write_versions(zf: zipfile.ZipFile, kind: str) -> tuple[int, str, int]:
     return count, writer.sha256.hexdigest(), writer.length
 
 
-def _write_submissions(zf: zipfile.ZipFile) -> tuple[int, str, int]:
+def _write_submissions(zf: zipfile.ZipFile, carried: list[str]) -> tuple[int, str, int]:
+    """Write every submission held; ``carried`` gets their ids (what a receipt acknowledges)."""
     count = 0
-    query = select(Submission.body).order_by(Submission.uuid).execution_options(yield_per=BATCH)
+    query = (
+        select(Submission.uuid, Submission.body)
+        .order_by(Submission.uuid)
+        .execution_options(yield_per=BATCH)
+    )
     with zf.open(member_name("submission"), "w", force_zip64=True) as member:
         writer = HashingWriter(member)
-        for (body,) in db.session.execute(query):
+        for uuid, body in db.session.execute(query):
             writer.write(body.encode("utf-8") + b"\n")  # stored in canonical form already
+            carried.append(uuid)
             count += 1
     return count, writer.sha256.hexdigest(), writer.length
 
@@ -128,9 +136,11 @@ def export_bundle(instance_path: Path, output: Path | None = None) -> ExportResu
                 max=MAX_RECIPIENTS - 1,
             )
         )
-    signing_key = keys.load_signing_key(instance_path)
+    signing_key = rotation.signing_key(instance_path)
+    rotations = rotation.statements()  # every key change, until head office has them all
     last = db.session.execute(select(func.max(BundleExport.export_seq))).scalar()
-    export_seq = (last or 0) + 1
+    # A restored laptop continues above the number its restore recorded (services/backup.py).
+    export_seq = max(last or 0, backup.export_seq_floor()) + 1
     if export_seq > MAX_EXPORT_SEQ:
         raise BundleRefused(
             _l("This installation has made %(max)s exports, the most it can.", max=MAX_EXPORT_SEQ)
@@ -148,16 +158,17 @@ def export_bundle(instance_path: Path, output: Path | None = None) -> ExportResu
         plain = workdir / "bundle.zip"
         counts: dict[str, int] = {}
         members: dict[str, dict[str, object]] = {}
+        carried: list[str] = []
         with zipfile.ZipFile(plain, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
             for kind in schema.VERSIONED_KINDS:
                 count, sha, length = _write_versions(zf, kind)
                 counts[kind], members[member_name(kind)] = count, {"sha256": sha, "length": length}
-            count, sha, length = _write_submissions(zf)
+            count, sha, length = _write_submissions(zf, carried)
             counts["submission"] = count
             members[member_name("submission")] = {"sha256": sha, "length": length}
-            manifest = {
+            manifest: dict[str, object] = {
                 "format": FORMAT,
-                "format_version": FORMAT_VERSION,
+                "format_version": ROTATION_FORMAT_VERSION if rotations else FORMAT_VERSION,
                 "app_version": __version__,
                 "schema_revision": schema_revision(),
                 "device": {"id": device.device_id, "name": device.name, "role": device.role.value},
@@ -166,6 +177,8 @@ def export_bundle(instance_path: Path, output: Path | None = None) -> ExportResu
                 "counts": counts,
                 "members": members,
             }
+            if rotations:
+                manifest["key_rotations"] = rotations
             manifest_bytes = canonical_json(manifest)
             zf.writestr(MANIFEST, manifest_bytes)
             zf.writestr(SIGNATURE, signing_key.sign(manifest_bytes))
@@ -184,4 +197,6 @@ def export_bundle(instance_path: Path, output: Path | None = None) -> ExportResu
             )
         )
         activity.export_written(result, destination.name[:100])  # the Activity page's entry
+        # What this export carried, so that a receipt for it lets the laptop purge exactly that.
+        receipts.record_export(export_seq, hashlib.sha256(manifest_bytes).hexdigest(), carried)
     return result

@@ -94,6 +94,15 @@ def _write_private(path: Path, data: bytes) -> None:
             os.close(folder)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret key file that nothing has used yet (0600, temp+fsync+rename).
+
+    A key rotation writes the next key beside the current one with it
+    (services/sync/rotation.py), under the rotation's unit of work.
+    """
+    _write_private(path, data)
+
+
 def key_dir(instance_path: Path) -> Path:
     """The private folder of this installation's secret keys."""
     folder = instance_path / KEY_DIR

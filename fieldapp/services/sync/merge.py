@@ -6,7 +6,6 @@ file back, so the database is exactly as it was, and the file's summary says why
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gc
 import json
@@ -27,7 +26,7 @@ from ...models import BundleImport, Device, DeviceRole, RecordHead, RecordVersio
 from .. import contributions
 from ..errors import FieldappError
 from ..records import refresh_heads
-from . import history, keys, schema, strictjson
+from . import history, keys, rotation, schema, strictjson
 from .bundle import BundleRefused, Limits, OpenedBundle, open_bundle, record_too_large
 from .revisions import InvalidRevision, Version, canonical_json
 
@@ -379,7 +378,9 @@ def _own_submissions_only(device_id: str) -> str | None:
     return device_id if role == DeviceRole.FIELD else None
 
 
-def _merge_opened(bundle: OpenedBundle, summary: MergeSummary, limits: Limits) -> None:
+def _merge_opened(
+    bundle: OpenedBundle, summary: MergeSummary, limits: Limits, key_check: rotation.KeyCheck
+) -> None:
     summary.export_seq = bundle.export_seq
     known = db.session.execute(
         select(BundleImport.id).where(BundleImport.manifest_sha256 == bundle.manifest_sha256)
@@ -391,6 +392,7 @@ def _merge_opened(bundle: OpenedBundle, summary: MergeSummary, limits: Limits) -
         summary.ok = True
         return
     with writing() as session:
+        key_check.record(summary.file)  # a new key its rotation statements gave the device
         summary.export_reused = (
             session.execute(
                 select(BundleImport.id).where(
@@ -442,24 +444,15 @@ def _report_history(bundle: OpenedBundle, summary: MergeSummary) -> None:
     summary.export_reused = summary.export_reused or bundle.export_seq in seen.reused
 
 
-def registered_key(device_id: str) -> bytes:
-    """The registered signing key of a device, or a refusal that says how to register it."""
-    device = db.session.execute(
-        select(Device).where(Device.device_id == device_id)
-    ).scalar_one_or_none()
-    if device is None:
-        raise BundleRefused(
-            _l(
-                "This file comes from a device that is not registered here (device %(device)s). "
-                "Ask for its public key file and run: fieldapp devices add FILE",
-                device=device_id,
-            )
+def unregistered(device_id: str) -> BundleRefused:
+    """The refusal of a file from a device not registered here, saying how to register it."""
+    return BundleRefused(
+        _l(
+            "This file comes from a device that is not registered here (device %(device)s). "
+            "Ask for its public key file and run: fieldapp devices add FILE",
+            device=device_id,
         )
-    if device.revoked:
-        raise BundleRefused(
-            _l("This file comes from a device whose key was revoked (%(name)s).", name=device.name)
-        )
-    return base64.b64decode(device.signing_public_key)
+    )
 
 
 def merge_file(
@@ -470,11 +463,14 @@ def merge_file(
 ) -> MergeSummary:
     """Merge one bundle; the summary says what changed, or why nothing did."""
     summary = MergeSummary(file=path.name)
+    # The device's registered key for the file's export number, or a new key its rotation
+    # statements lead to; revoked devices' later exports are refused here (rotation.py).
+    key_check = rotation.KeyCheck(unregistered)
     try:
-        with open_bundle(path, identities, registered_key, limits) as bundle:
+        with open_bundle(path, identities, key_check, limits) as bundle:
             summary.device_id = bundle.device_id
             summary.device_name = str(bundle.manifest["device"].get("name", ""))[:80]
-            _merge_opened(bundle, summary, limits)
+            _merge_opened(bundle, summary, limits, key_check)
     except FieldappError as exc:
         db.session.rollback()
         summary.error = translate(exc.message)

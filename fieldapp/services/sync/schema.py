@@ -31,6 +31,12 @@ CONSULTATION_KINDS = (
 CONSULTATION_STATUSES = ("draft", "open", "closed")
 QUESTION_TYPES = ("free_text", "single_choice", "multiple_choice", "rating", "yes_no", "ranking")
 CHANNELS = ("kiosk", "own_device", "spoken", "paper")
+# How consent was given. A participant at the kiosk or on a phone consents on screen; for a
+# contribution typed by a facilitator, consent was said aloud, given in writing, or not asked
+# (saved with ``consent: false``). Submissions made before this field existed have none.
+SCREEN_CHANNELS = ("kiosk", "own_device")
+CONSENT_METHODS = ("on_screen", "spoken", "written", "not_asked")
+TYPED_CONSENT_METHODS = ("spoken", "written", "not_asked")
 GENDERS = ("woman", "man", PREFER_NOT)
 AGE_BANDS = ("under_18", "18_29", "30_44", "45_59", "60_plus", PREFER_NOT)
 PRIORITIES = ("low", "medium", "high")
@@ -296,6 +302,7 @@ BODY_CHECKS: dict[str, Check] = {
             "languages": list_of(one_of(LANGS), 4),
             "groups": list_of(_group, 30),
             "consent_text": multilingual(LONG, required=False),
+            "consent_method": one_of(TYPED_CONSENT_METHODS),
             "minutes": multilingual(MINUTES, required=False),
         },
     ),
@@ -453,7 +460,8 @@ SUBMISSION_CHECK = obj(
                 "age_band": one_of(AGE_BANDS),
                 "group": token,
             },
-        )
+        ),
+        "consent_method": one_of(CONSENT_METHODS),
     },
 )
 
@@ -485,9 +493,10 @@ _SUBMISSION_REQUIRED = frozenset(
     ("uuid", "consultation", "device", "created_at", "language", "channel", "consent")
     + ("idempotency_key", "answers")
 )
-_SUBMISSION_ALL = _SUBMISSION_REQUIRED | {"demographics"}
+_SUBMISSION_ALL = _SUBMISSION_REQUIRED | {"demographics", "consent_method"}
 _LANG_SET, _CHANNEL_SET = frozenset(LANGS), frozenset(CHANNELS)
 _GENDER_SET, _AGE_SET = frozenset(GENDERS), frozenset(AGE_BANDS)
+_CONSENT_SET = frozenset(CONSENT_METHODS)
 
 
 def _member(value: Any, choices: frozenset[str]) -> bool:
@@ -555,7 +564,18 @@ def is_valid_submission(record: Any, known_ids: set[str] | None = None) -> bool:
         group = people.get("group", "x")
         if type(group) is not str or not _TOKEN.match(group):
             return False
-    return True
+    return "consent_method" not in record or _consent_agrees(record)
+
+
+def _consent_agrees(record: Mapping[str, Any]) -> bool:
+    """The way consent was given agrees with the consent flag and the channel: "not asked"
+    is saved as no consent, and only a participant's own screen records "on screen"."""
+    method = record["consent_method"]
+    if not _member(method, _CONSENT_SET):
+        return False
+    if record["consent"] is not (method != "not_asked"):
+        return False
+    return (method == "on_screen") == (record["channel"] in SCREEN_CHANNELS)
 
 
 def check_submission(record: Any, known_ids: set[str] | None = None) -> None:
@@ -563,4 +583,8 @@ def check_submission(record: Any, known_ids: set[str] | None = None) -> None:
     if is_valid_submission(record, known_ids):
         return
     SUBMISSION_CHECK(record, "submission")  # raises, naming the field
+    if "consent_method" in record and not _consent_agrees(record):
+        raise _fail(
+            "submission.consent_method", _l("does not agree with the consent and the channel")
+        )
     raise RecordInvalid("submission", _l("not valid"))
