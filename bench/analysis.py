@@ -72,9 +72,22 @@ with app.app_context():
         raw = db.engine.raw_connection()
         try:
             cursor = raw.cursor()
+            # As wide as the export: a question takes the columns the export gives it (free
+            # text 3; multiple choice 1 + one per option; ranking one per option; else 1),
+            # so both write the same rows; the raw value goes in its first column.
             cursor.execute("SELECT DISTINCT question_id FROM contribution ORDER BY question_id")
             questions = [r[0] for r in cursor.fetchall()]
-            position = {q: i for i, q in enumerate(questions)}
+            cursor.execute("SELECT record_id, body FROM record_head WHERE kind = 'question'")
+            bodies = {rid: json.loads(body) for rid, body in cursor.fetchall()}
+            def width(q):
+                body = bodies.get(q, {})
+                options = len(body.get("options") or [])
+                return {"free_text": 3, "multiple_choice": 1 + options, "ranking": options}.get(
+                    body.get("type"), 1) or 1
+            position, names = {}, []
+            for q in questions:
+                position[q] = len(names)
+                names.extend([q] * width(q))
             fixed = ["submission", "consultation", "programme", "governorate", "district",
                      "kind", "held_on", "created_at", "language", "channel", "gender",
                      "age_band", "group", "state", "codes"]
@@ -86,8 +99,8 @@ with app.app_context():
             rows = 0
             with out_path.open("w", encoding="utf-8-sig", newline="") as handle:
                 writer = csv.writer(handle)
-                writer.writerow(fixed + questions)
-                columns = len(fixed) + len(questions)
+                writer.writerow(fixed + names)
+                columns = len(fixed) + len(names)
                 current, record, states, codes = None, None, set(), set()
                 while True:
                     batch = cursor.fetchmany(5000)
@@ -101,7 +114,7 @@ with app.app_context():
                                 writer.writerow(record)
                                 rows += 1
                             current = r[0]
-                            record = list(r[:15]) + [""] * len(questions)
+                            record = list(r[:15]) + [""] * len(names)
                             states, codes = set(), set()
                         states.add(r[13])
                         if r[14]:

@@ -128,9 +128,9 @@ def _special() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str], dict[i
 
 def _strip_marks(text: str) -> str:
     """Drop nonspacing marks (category Mn: harakat, accents) and tatweel."""
-    quick, low_marks, marks, _digits = _special()
-    if text.isascii():
+    if text.isascii():  # before _special(): ASCII text never pays for building its tables
         return text
+    quick, low_marks, marks, _digits = _special()
     found = quick.search(text)
     if found is None:
         return text
@@ -160,8 +160,10 @@ def ascii_digits(text: str) -> str:
     Arabic-Indic (٠-٩), Extended Arabic-Indic (۰-۹) and every other Unicode decimal digit
     (category Nd) become 0-9; everything else is left as it is.
     """
+    if text.isascii():
+        return text
     quick, _low_marks, _marks, digits = _special()
-    if text.isascii() or quick.search(text) is None:
+    if quick.search(text) is None:
         return text
     return text.translate(digits)
 

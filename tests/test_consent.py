@@ -139,6 +139,29 @@ def test_no_choice_saves_nothing_and_says_why_in_arabic(laptop_app, browser, mee
     assert stored(laptop_app) == {}
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"consent_method": "spoken", "channel": ""}],
+    ids=["no consent choice", "no channel"],
+)
+def test_what_was_typed_is_shown_again_when_a_choice_is_missing(
+    laptop_app, browser, meeting, fields
+):
+    """The facilitator forgot a choice: are the typed words and the speaker still on the page,
+    so that pressing Save again after choosing loses nothing?"""
+    record_id, question = meeting
+    words = "نريد مدرسة للبنات في القرية"
+    response = capture(
+        browser, record_id, question, words, gender="woman", age_band="18_29", **fields
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert stored(laptop_app) == {}
+    assert f">{words}</textarea>" in page
+    assert re.search(r'<option value="woman"\s+selected>', page)
+    assert re.search(r'<option value="18_29"\s+selected>', page)
+
+
 def test_the_consultation_s_setting_is_the_capture_screen_s_default(laptop_app, browser, meeting):
     record_id, question = meeting
     page = browser.get(f"/consultations/{record_id}/capture").get_data(as_text=True)
@@ -346,3 +369,13 @@ def test_the_schema_keeps_consent_and_its_way_in_agreement():
     assert not schema.is_valid_submission(record(channel="kiosk", consent_method="spoken"))
     with pytest.raises(schema.RecordInvalid, match="consent_method"):
         schema.check_submission(record(consent_method="on_screen"))
+
+
+def test_a_kiosk_record_that_says_no_consent_is_never_shown_as_consent_on_screen():
+    """An older kiosk record carries no way of consent; if it says consent was not given,
+    does any page or file still claim the participant agreed on screen?"""
+    from fieldapp.services import consent as consent_service
+
+    assert consent_service.method_of({"channel": "kiosk", "consent": True}) == "on_screen"
+    assert consent_service.method_of({"channel": "kiosk", "consent": False}) == "not_recorded"
+    assert consent_service.method_of({"channel": "own_device", "consent": False}) == "not_recorded"

@@ -559,6 +559,10 @@ def capture(record_id: str) -> str | Redirect:
     questions = workspace.questions_of(record_id)
     form = ActionForm()
     missing: list[str] = []
+    # What was typed, shown again when the page comes back with a message: nothing a
+    # facilitator typed is lost because a choice was forgotten.
+    answers: dict[str, Any] = {}
+    demographics: dict[str, str] = {}
     if request.method == "POST" and form.validate_on_submit():
         answers, missing = read_answers(request.form, questions)
         channel = request.form.get("channel")
@@ -620,6 +624,8 @@ def capture(record_id: str) -> str | Redirect:
         questions=questions,
         form=form,
         missing=missing,
+        given=answers,
+        speaker=demographics,
         idempotency_key=secrets.token_hex(16),
         channel=request.values.get("channel", "spoken"),
         language=request.values.get("language") or _default_language(item),

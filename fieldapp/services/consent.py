@@ -26,7 +26,11 @@ def method_of(submission: Mapping[str, Any]) -> str:
     method = submission.get("consent_method")
     if isinstance(method, str) and method in CONSENT_METHODS:
         return method
-    return "on_screen" if submission.get("channel") in SCREEN_CHANNELS else NOT_RECORDED
+    # An older kiosk or phone record always asked on screen, unless it says consent was not
+    # given: then it is not shown as given on screen (a file can carry such a record).
+    if submission.get("channel") in SCREEN_CHANNELS and submission.get("consent") is not False:
+        return "on_screen"
+    return NOT_RECORDED
 
 
 def given(method: str) -> bool:

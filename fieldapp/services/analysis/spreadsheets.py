@@ -100,7 +100,7 @@ def _csv_value(value: Any) -> Any:
 _CSV_PLAIN = frozenset({int, float, type(None)})
 
 
-def _csv_row(row: Sequence[Any]) -> list[Any]:
+def csv_cells(row: Sequence[Any]) -> list[Any]:
     """One row's cells as the csv module should write them (text escaped).
 
     One comprehension with the common cases inline: a row of a wide export is mostly empty
@@ -119,23 +119,29 @@ def _csv_row(row: Sequence[Any]) -> list[Any]:
 
 
 def csv_chunks(
-    header_rows: Iterable[Sequence[Any]], rows: Iterable[Sequence[Any]]
+    header_rows: Iterable[Sequence[Any]],
+    rows: Iterable[Sequence[Any]],
+    *,
+    prepared: bool = False,
 ) -> Iterator[bytes]:
     """The CSV file of ``header_rows`` then ``rows``, as UTF-8 byte chunks of about 64 KB.
 
     The first chunk starts with the byte order mark. Lines end CRLF and cells are quoted only
     when they need it (RFC 4180: a comma, a double quote or a line break inside). Text cells
     go through :func:`escape_formula`; see the module docstring for how other values are
-    written. ``rows`` is consumed lazily, one row at a time.
+    written. ``rows`` is consumed lazily, one row at a time. With ``prepared`` the rows were
+    already passed through :func:`csv_cells` cell by cell as they were built (a wide export's
+    rows are mostly empty cells, and going over all of them again cost more than the rest of
+    writing the file together).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     write = writer.writerow
     buffer.write(BOM)
     for header in header_rows:
-        write(_csv_row(header))
+        write(csv_cells(header))
     for row in rows:
-        write(_csv_row(row))
+        write(row if prepared else csv_cells(row))
         if buffer.tell() >= CSV_CHUNK_BYTES:
             # "replace": a lone surrogate (never valid text) must not abort a download.
             yield buffer.getvalue().encode("utf-8", "replace")
