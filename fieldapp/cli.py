@@ -395,10 +395,13 @@ def serve(path: Path, port: int) -> None:
     if not port_is_free(port):
         fail(PORT_IN_USE, {"port": port})
     app = open_installation(path, create=True)  # run.py's first start makes the installation
-    with app.app_context():  # PURGE_AFTER_DAYS: acknowledged answers leave at start
-        from .services.purge import purge_due
+    from .services.health import is_damaged
 
-        purge_due()
+    if not is_damaged(app):  # a damaged file is only read: its pages explain instead (D-05)
+        with app.app_context():  # PURGE_AFTER_DAYS: acknowledged answers leave at start
+            from .services.purge import purge_due
+
+            purge_due()
     try:
         server = waitress.create_server(
             app,
@@ -659,3 +662,7 @@ from . import cli_backup  # noqa: E402,F401
 # isort: split
 # Adds "fieldapp receipt" and "fieldapp purge".
 from . import cli_receipts  # noqa: E402,F401
+
+# isort: split
+# Adds "fieldapp recover".
+from . import cli_recover  # noqa: E402,F401

@@ -156,13 +156,17 @@ def restore_command(
             )
         )
         % single_lines({"device": result.device_id or "-", "next": result.export_seq_floor + 1}),
-        text.gettext(
-            N_(
-                "The settings file config.py was restored too; it runs when fieldapp starts, "
-                "so check it if the backup did not come from you."
-            )
-        ),
     ]
+    if result.settings_file:
+        lines.append(
+            text.gettext(
+                N_(
+                    "The backup's settings were saved as %(path)s and are not used: compare "
+                    "them with config.py and copy the settings you need by hand."
+                )
+            )
+            % single_lines({"path": result.settings_file})
+        )
     if as_json:
         _emit(result.as_dict(), True, [])
         for line in lines[1:]:

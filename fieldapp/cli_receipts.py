@@ -3,8 +3,8 @@
 At head office, after merging a laptop's files: ``fieldapp receipt --device ID --output FILE``
 writes the signed receipt. On the laptop: ``fieldapp receipt apply FILE`` checks and keeps it,
 and ``fieldapp purge --acknowledged --yes`` removes the answers it acknowledged. A refused
-file or a missing confirmation prints why and exits with code 1; an unusable installation
-exits with code 2.
+file or a missing confirmation prints why and exits with code 1, and so does ``receipt apply`` or
+``purge`` on a head office (it keeps what it merged); an unusable installation exits with code 2.
 """
 
 from __future__ import annotations
@@ -72,11 +72,17 @@ def receipt_group(
             ),
             exit_code=REFUSED,
         )
+    from .services.backup import check_destination
     from .services.errors import FieldappError
     from .services.sync import receipts
 
     app = open_installation(instance_path())
     with app.app_context():
+        try:
+            # Never into the instance folder (the live database, the keys), never over a file.
+            check_destination(output, instance_path())
+        except FieldappError as exc:
+            fail(translate_lazy(app, exc.message), exit_code=REFUSED)
         try:
             written = receipts.write_receipt(device_id.strip(), instance_path())
         except receipts.ReceiptError as exc:
@@ -128,6 +134,8 @@ def receipt_apply_command(file: Path, as_json: bool) -> None:
         )
     app = open_installation(instance_path())
     with app.app_context():
+        if purge.is_headoffice():
+            fail(translate_lazy(app, purge.HEADOFFICE_REFUSAL), exit_code=REFUSED)
         try:
             result = purge.apply_receipt(data)
         except FieldappError as exc:
@@ -205,6 +213,8 @@ def purge_command(acknowledged: bool, yes: bool, as_json: bool) -> None:
     app = open_installation(instance_path())
     text = cli_translations(cli_language())
     with app.app_context():
+        if purge.is_headoffice():
+            fail(translate_lazy(app, purge.HEADOFFICE_REFUSAL), exit_code=REFUSED)
         planned = purge.plan()
         if not planned.submissions:
             _emit(

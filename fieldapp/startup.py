@@ -17,6 +17,7 @@ from .config import (
 )
 from .database import connection_errors, database_unreachable
 from .services.health import is_damaged
+from .services.workdir import remove_leftovers
 
 
 def open_instance(instance_path: Path, initialise: bool = False, create: bool = False) -> Flask:
@@ -32,6 +33,9 @@ def open_instance(instance_path: Path, initialise: bool = False, create: bool = 
     if not (create or initialise) and not holds_installation(instance_path):
         raise InstanceError(NO_INSTALLATION, path=str(instance_path))
     prepare_instance(instance_path)
+    # A backup or restore cut short (a power cut) leaves its clear copy of the database and
+    # keys in a work folder in instance/tmp: gone at the next start.
+    remove_leftovers(instance_path)
     if initialise:
         create_secret_key(instance_path)
     app = create_app(instance_path=instance_path)

@@ -9,12 +9,24 @@ backup are shared by the tests that only read them.
 from __future__ import annotations
 
 import errno
+import hashlib
+import io
 import json
+import os
 import re
+import secrets
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
 import tempfile
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyrage
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
@@ -23,7 +35,7 @@ from fieldapp.cli import cli
 from fieldapp.config import DATABASE_FILE
 from fieldapp.extensions import db
 from fieldapp.models import AuditEvent, DeviceRole, Role
-from fieldapp.services import accounts, backup, demo
+from fieldapp.services import accounts, backup, demo, workdir
 from fieldapp.services.sync import bundle, keys
 from fieldapp.services.sync.export import export_bundle
 
@@ -89,7 +101,9 @@ def test_round_trip_restores_data_accounts_and_keys(world: World, tmp_path: Path
     )  # fmt: skip
     assert restored.exit_code == 0, restored.output
     assert "WARNING" in restored.output
-    assert "1002" in restored.output
+    # The next number: 1000 plus a random part (below 9000) above the backup's last export, 1.
+    next_seq = int(re.search(r"continue at number (\d+)", restored.output).group(1))
+    assert 1002 <= next_seq < 1002 + backup.EXPORT_SEQ_RANDOM
     stats = json.loads(run("--instance", str(target), "stats", "--json").output)
     assert stats == world.stats
     assert (target / DATABASE_FILE).stat().st_mode & 0o077 == 0
@@ -111,7 +125,7 @@ def test_round_trip_restores_data_accounts_and_keys(world: World, tmp_path: Path
         copy = Path(export_bundle(target, files).path)
     summaries = world.ho.merge(original, copy)
     assert [s.ok for s in summaries] == [True, True]
-    assert [s.export_seq for s in summaries] == [2, 1002]
+    assert [s.export_seq for s in summaries] == [2, next_seq]
     assert not any(s.export_reused for s in summaries)
 
 
@@ -281,3 +295,225 @@ def test_the_backup_page_asks_for_the_passphrase_twice(world: World) -> None:
         assert short.status_code == 302
         assert "At least 8 characters" in client.get("/backup").get_data(as_text=True)
     assert set(Path(tempfile.gettempdir()).glob("fieldapp-*")) == before
+
+
+# ---- review fixes: settings never live, work folders, --output, bad zips, numbering, newer ---
+
+
+def _forged(
+    world: World,
+    root: Path,
+    extra: dict[str, bytes] | None = None,
+    manifest: dict | None = None,
+    revision: str | None = None,
+    mutate: Callable[[bytes], bytes] | None = None,
+) -> Path:
+    """A backup built by hand, encrypted to head office's public key (anyone can make one)."""
+    snapshot = root / f"snap-{secrets.token_hex(4)}.sqlite3"
+    with opened(world.laptop.folder):
+        facts = backup._snapshot(backup._database_path(), snapshot)
+        recipient = keys.headoffice_recipients()[0]
+    if revision is not None:
+        with sqlite3.connect(snapshot) as connection:
+            connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+        connection.close()
+    members = {
+        "database.sqlite3": snapshot.read_bytes(),
+        "secret_key": (world.laptop.folder / "secret_key").read_bytes(),
+        **(extra or {}),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        document = {
+            "format": "fieldapp-backup",
+            "format_version": 1,
+            "device": None,
+            **facts,
+            **(manifest or {}),
+            "members": {
+                n: {"sha256": hashlib.sha256(d).hexdigest(), "length": len(d)}
+                for n, d in members.items()
+            },
+        }
+        for name, data in members.items():
+            archive.writestr(name, data)
+        archive.writestr("manifest.json", json.dumps(document))
+    plain = buffer.getvalue()
+    if mutate is not None:
+        plain = mutate(plain)
+    file = root / f"forged-{secrets.token_hex(4)}.fieldbackup"
+    file.write_bytes(pyrage.encrypt(plain, [pyrage.x25519.Recipient.from_str(recipient)]))
+    return file
+
+
+def _restore_with_identity(world: World, file: Path, target: Path) -> Result:
+    identity = str(world.ho.folder / "keys" / keys.AGE_IDENTITY_FILE)
+    return run("--instance", str(target), "restore", str(file), "--identity", identity)
+
+
+def test_a_restore_never_makes_the_backups_settings_file_live(world: World, tmp_path: Path) -> None:
+    """A backup to head office's keys can be forged with the public key alone: its config.py
+    must not run at head office. It is kept as config.py.restored, and the command says so."""
+    marker = tmp_path / "PWNED"
+    code = f"open({str(marker)!r}, 'w').write('ran')\nPURGE_AFTER_DAYS = 0\n".encode()
+    forged = _forged(world, tmp_path, extra={"config.py": code})
+    target = tmp_path / "restored"
+    result = _restore_with_identity(world, forged, target)
+    assert result.exit_code == 0, result.output
+    assert "config.py.restored" in result.output
+    assert "by hand" in result.output
+    assert (target / "config.py.restored").read_bytes() == code
+    assert (target / "config.py.restored").stat().st_mode & 0o077 == 0
+    assert not (target / "config.py").exists()
+    assert run("--instance", str(target), "stats", "--json").exit_code == 0
+    assert not marker.exists(), "the backup's config.py ran"
+    assert b"PWNED" not in (target / "config.py").read_bytes()  # the template, made at start
+    assert not (target / "tmp").exists()
+
+
+def test_a_backup_cut_short_leaves_no_clear_copy_outside_the_instance_folder(
+    world: World, tmp_path: Path
+) -> None:
+    """A power cut while the backup is encrypted: nothing in the system temp folder; the work
+    folder inside the instance folder is removed at the next start."""
+    folder = tmp_path / "laptop"
+    shutil.copytree(world.laptop.folder, folder)
+    system_temp, stick = tmp_path / "systemtemp", tmp_path / "stick"
+    system_temp.mkdir()
+    stick.mkdir()
+    child = (
+        "import os, sys, pyrage\n"
+        "pyrage.encrypt_io = lambda *a, **k: os._exit(1)\n"
+        "from fieldapp.cli import cli\n"
+        "cli.main(['--instance', sys.argv[1], 'backup', '--output', sys.argv[2]])\n"
+    )
+    env = {**os.environ, "TMPDIR": str(system_temp), "TEMP": str(system_temp)}
+    done = subprocess.run(  # noqa: S603 -- this interpreter, fixed arguments
+        [sys.executable, "-c", child, str(folder), str(stick)],
+        env=env, capture_output=True, text=True, cwd=str(Path(__file__).parent.parent),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert [p for p in system_temp.rglob("*") if p.is_file()] == []
+    leftovers = list((folder / "tmp").iterdir())
+    assert len(leftovers) == 1
+    assert (leftovers[0] / DATABASE_FILE).is_file()  # the clear snapshot the cut left
+    assert (folder / "tmp").stat().st_mode & 0o077 == 0
+    assert run("--instance", str(folder), "stats", "--json").exit_code == 0
+    assert list((folder / "tmp").iterdir()) == []
+
+
+def test_a_work_folder_in_use_is_not_removed_by_another_start(tmp_path: Path) -> None:
+    """Another process starting while a backup runs must not pull its work folder away."""
+    with workdir.work_folder(tmp_path) as busy:
+        (busy / "snapshot").write_bytes(b"x")
+        stale = tmp_path / "tmp" / "work-stale"
+        stale.mkdir()
+        (stale / workdir.LOCK_FILE).touch()
+        assert workdir.remove_leftovers(tmp_path) == 1
+        assert (busy / "snapshot").is_file()
+        assert not stale.exists()
+    assert not busy.exists()
+
+
+def test_backup_output_never_replaces_the_live_database_keys_or_a_file(
+    world: World, tmp_path: Path
+) -> None:
+    """--output into the instance folder (the live database, a key) or onto an existing file:
+    exit 1 with a sentence, nothing changed."""
+    live = world.laptop.folder / DATABASE_FILE
+    key = world.laptop.folder / "secret_key"
+    existing = tmp_path / "mine.fieldbackup"
+    existing.write_bytes(b"an older backup")
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (live, key, existing)}
+    for output, words in (
+        (live, "inside the instance folder"),
+        (key, "inside the instance folder"),
+        (world.laptop.folder / "keys", "inside the instance folder"),
+        (world.laptop.folder, "inside the instance folder"),
+        (existing, "already exists"),
+    ):
+        result = run("--instance", str(world.laptop.folder), "backup", "--output", str(output))
+        assert result.exit_code == 1, (output, result.output)
+        assert words in result.output
+        assert "Traceback" not in result.output
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.fieldbackup"]
+    assert not list((world.laptop.folder / "keys").glob("*.fieldbackup"))
+
+
+def _flip_after(name: str) -> Callable[[bytes], bytes]:
+    """Damage the deflate stream of ``name`` (just after its local header)."""
+
+    def mutate(data: bytes) -> bytes:
+        out = bytearray(data)
+        start = out.find(name.encode()) + len(name)
+        for k in range(start, start + 8):
+            out[k] ^= 0xFF
+        return bytes(out)
+
+    return mutate
+
+
+def _unknown_method(data: bytes) -> bytes:
+    """Every header says compression method 99 (which zipfile does not know)."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = 0
+        while (at := out.find(signature, at)) != -1:
+            out[at + offset : at + offset + 2] = struct.pack("<H", 99)
+            at += 4
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [_flip_after("manifest.json"), _flip_after("database.sqlite3"), _unknown_method],
+    ids=["manifest-deflate", "database-deflate", "unknown-method"],
+)
+def test_a_backup_with_malformed_contents_is_refused_without_a_traceback(
+    world: World, tmp_path: Path, mutate: Callable[[bytes], bytes]
+) -> None:
+    """A file that decrypts but holds a damaged zip: the "damaged file" sentence, exit 1."""
+    forged = _forged(world, tmp_path, mutate=mutate)
+    target = tmp_path / "restored"
+    result = _restore_with_identity(world, forged, target)
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "damaged or is not a fieldapp backup" in result.output
+    assert not target.exists()
+    assert not list(tmp_path.glob("fieldapp-*"))
+
+
+def test_two_restores_of_one_backup_continue_at_different_numbers(
+    world: World, tmp_path: Path
+) -> None:
+    """A backup restored twice (a spare laptop, a second try): the copies' next export numbers
+    differ, at least 1000 and far below the limit above the backup's last export."""
+    with opened(world.laptop.folder):
+        made = backup.create_backup(world.laptop.folder, tmp_path)
+    identity = world.ho.folder / "keys" / keys.AGE_IDENTITY_FILE
+    floors = [
+        backup.restore_backup(
+            Path(made.path), tmp_path / f"copy{i}", None, identity
+        ).export_seq_floor
+        for i in range(3)
+    ]
+    assert len(set(floors)) > 1, floors
+    for floor in floors:
+        assert made.last_export_seq + 1000 <= floor < made.last_export_seq + 10_000
+        assert floor < bundle.MAX_EXPORT_SEQ // 10
+
+
+@pytest.mark.parametrize("where", ["manifest-and-database", "database-only"])
+def test_a_backup_from_a_newer_fieldapp_asks_to_update_first(
+    world: World, tmp_path: Path, where: str
+) -> None:
+    """An unknown schema revision is refused before any migration, in plain words."""
+    manifest = {"schema_revision": "0099"} if where == "manifest-and-database" else {}
+    forged = _forged(world, tmp_path, manifest=manifest, revision="0099")
+    target = tmp_path / "restored"
+    result = _restore_with_identity(world, forged, target)
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "made by a newer version of fieldapp: update fieldapp first" in result.output
+    assert "Traceback" not in result.output
+    assert not target.exists()
+    assert not list(tmp_path.glob("fieldapp-*"))

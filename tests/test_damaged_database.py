@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sqlite3
-import struct
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,6 +22,7 @@ from fieldapp.extensions import db
 from fieldapp.models import DeviceRole
 from fieldapp.services import demo, health
 
+from .damage import corrupt
 from .serving import serving
 from .sync_world import Installation, site
 
@@ -34,21 +33,6 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _leaf_page_of(database: Path, table: str) -> tuple[int, int]:
-    """A leaf page of ``table``'s b-tree below its root (page number, page size)."""
-    with sqlite3.connect(database) as connection:
-        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-        root = connection.execute(
-            "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()[0]
-    connection.close()
-    raw = database.read_bytes()
-    header = (root - 1) * page_size + (100 if root == 1 else 0)
-    assert raw[header] == 0x05, "the table must span several pages (an interior root page)"
-    (rightmost,) = struct.unpack(">I", raw[header + 8 : header + 12])
-    return rightmost, page_size
-
-
 def _catalogue_has(lang: str, msgid: str) -> bool:
     from babel.support import Translations
 
@@ -56,14 +40,6 @@ def _catalogue_has(lang: str, msgid: str) -> bool:
 
     catalogue = Translations.load(str(TRANSLATIONS_DIR), [BY_CODE[lang].locale])
     return catalogue.gettext(msgid) != msgid
-
-
-def corrupt(database: Path) -> None:
-    """Overwrite the start of one leaf page of the submissions table (its page header)."""
-    page, page_size = _leaf_page_of(database, "submission")
-    with database.open("r+b") as fh:
-        fh.seek((page - 1) * page_size)  # a page boundary in the middle of the file
-        fh.write(b"\xff" * 16)
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +133,34 @@ def test_a_sound_database_is_not_flagged(tmp_path: Path) -> None:
     with site(laptop.folder) as app:
         assert not health.is_damaged(app)
         assert app.test_client().get("/login").status_code in (200, 302)
+
+
+def test_the_server_starts_on_a_damaged_database_with_purge_after_days(tmp_path: Path) -> None:
+    """PURGE_AFTER_DAYS = 0 and a receipt applied: the automatic purge at start would write into
+    the damaged file; the server skips it, starts, and shows the page; the file is unchanged."""
+    from fieldapp.services.sync import receipts
+
+    ho = Installation(tmp_path / "ho", DeviceRole.HEADOFFICE, "Head office")
+    laptop = Installation(tmp_path / "laptop", DeviceRole.FIELD, "Laptop", (ho,))
+    ho.register(laptop)
+    with laptop.session():
+        demo.fill(consultations=1, submissions=120, seed=3)
+    assert ho.merge(laptop.export(tmp_path))[0].ok
+    with ho.session():
+        data = receipts.write_receipt(laptop.public.device_id, ho.folder).data
+    with laptop.session():
+        receipts.apply_receipt(data)
+        db.session.remove()
+    folder = tmp_path / "copy"
+    shutil.copytree(laptop.folder, folder)
+    corrupt(folder / DATABASE_FILE)
+    assert health.quick_check(folder / DATABASE_FILE)
+    with (folder / "config.py").open("a", encoding="utf-8") as settings:
+        settings.write("\nPURGE_AFTER_DAYS = 0\n")
+    before = _sha(folder / DATABASE_FILE)
+    with serving(folder) as url:
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(url + "/login", timeout=5)  # noqa: S310 -- loopback
+        assert answer.value.code == 503
+        assert "The database is damaged" in answer.value.read().decode("utf-8")
+    assert _sha(folder / DATABASE_FILE) == before

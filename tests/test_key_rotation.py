@@ -22,7 +22,7 @@ from fieldapp.services import demo
 from fieldapp.services.sync import keys, rotation
 
 from .conftest import add_user, login
-from .sync_world import Installation, site
+from .sync_world import Installation, clone, site
 
 
 def run(*args: str):
@@ -155,7 +155,7 @@ def forge(laptop: Installation, statement_signer: Ed25519PrivateKey | None, alte
 
 
 @pytest.mark.parametrize("how", ["another key", "altered"])
-def test_a_forged_or_altered_statement_is_refused(world, how):
+def test_a_forged_or_altered_statement_is_refused(world, how, tmp_path):
     """A statement signed by a key that is not the registered one, or altered after signing,
     is refused with a message; head office keeps the old key and its data is unchanged."""
     ho, laptop, files = world["ho"], world["laptop"], world["files"]
@@ -172,22 +172,41 @@ def test_a_forged_or_altered_statement_is_refused(world, how):
     assert "that change is not signed by the key registered here" in refused.error
     assert ho.stats() == before
     assert registered_key(ho, world["id"]) == old_key
-
-
-def test_a_revoked_device_cannot_change_its_key(world):
-    """Revoked (after export 5, so the number is not what refuses it): its rotation is refused."""
-    ho, laptop, files = world["ho"], world["laptop"], world["files"]
-    old_key = registered_key(ho, world["id"])
-    revoked = run(
-        "--instance", str(ho.folder), "devices", "revoke", world["id"], "--after-seq", "5"
+    # The advice works: revoke the device, set the laptop up again, register its new key file
+    # (registering the rotated key under the old device id would be refused).
+    assert "in person" not in refused.error
+    assert "revoke the device here, set the laptop up as a new installation" in refused.error
+    assert (
+        run("--instance", str(ho.folder), "devices", "revoke", world["id"], "--yes").exit_code == 0
     )
-    assert revoked.exit_code == 0, revoked.output
+    again = Installation(tmp_path / "again", DeviceRole.FIELD, "Bashiqa laptop", (ho,))
+    ho.register(again)
+    with again.session():
+        demo.fill(consultations=1, submissions=2, seed=8)
+    [merged] = ho.merge(again.export(files))
+    assert merged.ok, merged.error
+
+
+def test_a_rotation_made_before_the_revocation_merges_with_its_export(world: dict) -> None:
+    """The laptop rotates and writes export 2 (new key), then is lost; head office, which has
+    not seen export 2 yet, revokes it after 2. Export 2 still merges, rotation included (exports
+    up to 2 still merge); export 3 is refused as revoked, whatever key signed it."""
+    ho, laptop, files = world["ho"], world["laptop"], world["files"]
     assert run("--instance", str(laptop.folder), "keys", "rotate").exit_code == 0
     fill(laptop, 6)
+    two = laptop.export(files)
+    new_key = public_text(keys.load_signing_key(laptop.folder))
+    revoked = run(
+        "--instance", str(ho.folder), "devices", "revoke", world["id"], "--after-seq", "2"
+    )
+    assert revoked.exit_code == 0, revoked.output
+    [merged] = ho.merge(two)
+    assert merged.ok, merged.error
+    assert registered_key(ho, world["id"]) == new_key
+    fill(laptop, 7)
     [refused] = ho.merge(laptop.export(files))
     assert not refused.ok
-    assert "that device was revoked here, so its key can no longer change" in refused.error
-    assert registered_key(ho, world["id"]) == old_key
+    assert "Only its exports up to number 2 are still accepted" in refused.error
 
 
 def test_head_office_refuses_to_rotate(world):
@@ -240,3 +259,103 @@ def test_a_key_file_that_matches_nothing_is_refused(world):
     result = run("--instance", str(laptop.folder), "export")
     assert result.exit_code == 1
     assert "not the key its records name" in result.output
+
+
+def test_two_copies_rotating_the_same_key_revoke_the_device_at_every_head_office(
+    tmp_path: Path,
+) -> None:
+    """Two copies of one laptop (a disk image) retire its key K1 differently: one rotates from
+    export 3, the other signs export 3 with K1 and rotates from 4. Two head offices merge the
+    two files in opposite orders: each merges the first, refuses the second saying the device
+    was revoked because a copy of its key exists, revokes it after export 2 (the earlier
+    rotation minus one) and logs it. From then on they agree: export 2, signed by K1 before
+    either rotation, merges at both, and every later export of either copy is refused."""
+    files = tmp_path / "files"
+    files.mkdir()
+    ho1 = Installation(tmp_path / "ho1", DeviceRole.HEADOFFICE, "Erbil head office")
+    ho2 = Installation(tmp_path / "ho2", DeviceRole.HEADOFFICE, "Duhok office")
+    laptop = Installation(tmp_path / "laptop", DeviceRole.FIELD, "Bashiqa laptop", (ho1, ho2))
+    ho1.register(laptop)
+    ho2.register(laptop)
+    device_id = laptop.public.device_id
+    fill(laptop, 1)
+    one = laptop.export(files)
+    assert ho1.merge(one)[0].ok
+    assert ho2.merge(one)[0].ok
+    fill(laptop, 2)
+    two = laptop.export(files)  # still on a stick
+    copy = clone(laptop, tmp_path / "copy")
+    assert run("--instance", str(laptop.folder), "keys", "rotate").exit_code == 0
+    fill(laptop, 3)
+    a = laptop.export(files)  # export 3, K1 -> K2 from 3
+    fill(copy, 4)
+    copy_three = copy.export(files)  # export 3 signed with K1
+    assert run("--instance", str(copy.folder), "keys", "rotate").exit_code == 0
+    fill(copy, 5)
+    b = copy.export(files)  # export 4, K1 -> K3 from 4
+
+    for seed, ho, order in ((6, ho1, (a, b)), (7, ho2, (b, a))):
+        first, second = ho.merge(*order)
+        assert first.ok, first.error
+        assert not second.ok
+        assert "a copy of the laptop's key exists" in str(second.error)
+        assert "only its exports up to number 2 are accepted" in str(second.error)
+        with ho.session():
+            device = db.session.execute(
+                select(Device).where(Device.device_id == device_id)
+            ).scalar_one()
+            assert device.revoked
+            assert device.revoked_after_seq == 2
+            [logged] = db.session.execute(
+                select(AuditEvent).where(AuditEvent.action == "device.revoked")
+            ).scalars()
+            detail = json.loads(str(logged.detail))
+            assert detail["reason"] == "conflicting_rotations"
+            assert detail["after_seq"] == 2
+            assert detail["from_seqs"] == [3, 4]
+            assert detail["file"] == order[1].name
+        [late] = ho.merge(two)
+        assert late.ok, late.error
+        for refused in ho.merge(copy_three, *order):
+            assert not refused.ok
+        fill(laptop, seed)
+        [later] = ho.merge(laptop.export(files))
+        assert not later.ok
+        assert "Only its exports up to number 2 are still accepted" in str(later.error)
+
+
+def test_a_conflicting_rotation_recorded_while_a_file_is_checked_revokes_too(
+    world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """File A (K1 -> K2) passes its check; before it writes, file B of a copy (K1 -> K3) is
+    merged. A's merge sees B's statement under the write lock: A is refused and the device
+    revoked after export 1, as if the files had come one after the other."""
+    from fieldapp.services.sync import merge
+
+    ho, laptop, files = world["ho"], world["laptop"], world["files"]
+    copy = clone(laptop, tmp_path / "copy")
+    for installation, seed in ((laptop, 2), (copy, 3)):
+        assert run("--instance", str(installation.folder), "keys", "rotate").exit_code == 0
+        fill(installation, seed)
+    a, b = laptop.export(files), copy.export(files)
+    checked = rotation.KeyCheck.__call__
+    meanwhile: list = []
+
+    def check_then_merge_the_other(self: rotation.KeyCheck, manifest: dict) -> bytes:
+        key = checked(self, manifest)
+        if not meanwhile:
+            meanwhile.append(None)  # the nested merge's own check goes straight through
+            meanwhile.extend(merge.merge_files([b], ho.folder))
+        return key
+
+    monkeypatch.setattr(rotation.KeyCheck, "__call__", check_then_merge_the_other)
+    [refused] = ho.merge(a)
+    assert meanwhile[1].ok, meanwhile[1].error
+    assert not refused.ok
+    assert "only its exports up to number 1 are accepted" in refused.error
+    with ho.session():
+        device = db.session.execute(
+            select(Device).where(Device.device_id == world["id"])
+        ).scalar_one()
+        assert device.revoked
+        assert device.revoked_after_seq == 1

@@ -21,6 +21,7 @@ from fieldapp.models import (
     Submission,
 )
 from fieldapp.services import intake, purge, records, workspace
+from fieldapp.services.errors import FieldappError
 from fieldapp.services.sync import receipts
 
 from .sync_world import Installation
@@ -269,3 +270,50 @@ def test_the_activity_page_shows_the_receipt_and_the_purge(world) -> None:
     assert "Receipt applied" in html
     assert "Erbil head office" in html
     assert "1 submission that head office holds was removed from this laptop." in html
+
+
+def test_a_head_office_never_applies_a_receipt_or_purges_what_it_merged(tmp_path) -> None:
+    """Two head offices: a receipt from one must not let the other delete the answers it
+    merged, neither by hand nor with PURGE_AFTER_DAYS."""
+    ho, laptop, consultation, question = _world(tmp_path)
+    peer = Installation(tmp_path / "peer", DeviceRole.HEADOFFICE, "Baghdad head office")
+    ho.register(peer)
+    peer.register(ho)
+    _answer(laptop, consultation, question, "kept at head office")
+    assert ho.merge(laptop.export(tmp_path))[0].ok
+    assert peer.merge(ho.export(tmp_path))[0].ok
+    with peer.session():
+        data = receipts.write_receipt(ho.public.device_id, peer.folder).data
+    ho.config["PURGE_AFTER_DAYS"] = 0
+    with ho.session():
+        before = db.session.execute(select(func.count()).select_from(Contribution)).scalar_one()
+        with pytest.raises(FieldappError) as refused:
+            purge.apply_receipt(data)
+        assert "head office" in str(refused.value.message)
+        with pytest.raises(FieldappError):
+            purge.purge()
+        assert purge.purge_due() is None
+        assert before
+        assert (
+            db.session.execute(select(func.count()).select_from(Contribution)).scalar_one()
+            == before
+        )
+    assert len(_held(ho)) == 1
+
+
+def test_a_purge_removes_a_clear_copy_a_cut_backup_left_behind(world) -> None:
+    """A backup cut short left a snapshot in instance/tmp: the answers a purge removes must not
+    stay there."""
+    ho, laptop, consultation, question = world
+    sentinel = "sentinel-" + secrets.token_hex(6)
+    _answer(laptop, consultation, question, sentinel)
+    assert ho.merge(laptop.export(laptop.folder.parent))[0].ok
+    leftover = laptop.folder / "tmp" / "work-cut"
+    leftover.mkdir(parents=True)
+    (leftover / ".in-use").touch()  # its lock file, which the dead process no longer holds
+    (leftover / "fieldapp.sqlite3").write_bytes(b"... " + sentinel.encode() + b" ...")
+    with laptop.session():
+        purge.apply_receipt(_receipt(ho, laptop))
+        assert purge.purge().submissions == 1
+    assert _files_containing(laptop.folder, sentinel.encode()) == []
+    assert not leftover.exists()

@@ -273,3 +273,61 @@ def test_head_office_downloads_a_receipt_after_an_import_and_the_laptop_applies_
         done = client.post("/export/purge", data={"confirm": "y"}, follow_redirects=True)
         assert "2 submissions that head office holds were removed" in done.get_data(as_text=True)
     assert _counts(laptop) == (1, 0)
+
+
+def test_a_head_office_refuses_receipt_apply_and_purge_and_offers_neither(merged, tmp_path) -> None:
+    """On a head office: exit 1 with a sentence from the command line, and the Export page
+    shows neither the receipt form nor the purge."""
+    ho, laptop, _c, _q = merged
+    peer = Installation(tmp_path / "peer", DeviceRole.HEADOFFICE, "Baghdad head office")
+    ho.register(peer)
+    peer.register(ho)
+    assert peer.merge(ho.export(tmp_path))[0].ok
+    file = tmp_path / "receipt.json"
+    with peer.session():  # a real receipt, from a head office registered here
+        file.write_bytes(receipts.write_receipt(ho.public.device_id, peer.folder).data)
+    before = _counts(ho)
+    for args in (("receipt", "apply", str(file)), ("purge", "--acknowledged", "--yes")):
+        result = run("--instance", str(ho.folder), *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "This installation is a head office" in result.output
+        assert "Traceback" not in result.output
+    assert _counts(ho) == before
+    with site(ho.folder, WTF_CSRF_ENABLED=False) as app:
+        add_user(app, "amira", Role.COORDINATOR)
+        client = app.test_client()
+        login(client)
+        page = client.get("/export").get_data(as_text=True)
+        assert "/export/receipt" not in page
+        assert "/export/purge" not in page
+        done = client.post("/export/purge", data={"confirm": "y"}, follow_redirects=True)
+        assert "This installation is a head office" in done.get_data(as_text=True)
+        upload = {"file": (__import__("io").BytesIO(file.read_bytes()), "r.json")}
+        applied = client.post(
+            "/export/receipt", data=upload, content_type="multipart/form-data",
+            follow_redirects=True,
+        )  # fmt: skip
+        assert "This installation is a head office" in applied.get_data(as_text=True)
+    assert _counts(ho) == before
+
+
+def test_receipt_output_never_replaces_a_file_or_writes_into_the_instance_folder(
+    merged, tmp_path
+) -> None:
+    """--output onto the live database, a key, or an existing file: exit 1, nothing changed."""
+    ho, laptop, _c, _q = merged
+    existing = tmp_path / "old.json"
+    existing.write_text("an older receipt")
+    targets = [ho.folder / "fieldapp.sqlite3", ho.folder / "secret_key", existing]
+    before = [path.read_bytes() for path in targets]
+    for output, words in zip(
+        targets, ["inside the instance folder"] * 2 + ["already exists"], strict=True
+    ):
+        result = run(
+            "--instance", str(ho.folder), "receipt", "--device", laptop.public.device_id,
+            "--output", str(output),
+        )  # fmt: skip
+        assert result.exit_code == 1, (output, result.output)
+        assert words in result.output
+    assert [path.read_bytes() for path in targets] == before
+    assert not list(ho.folder.glob("*.partial"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from fieldapp.models import AuditEvent, Device, DeviceRole, Role
 from fieldapp.services import demo
 
 from .conftest import add_user, login
-from .sync_world import Installation, site
+from .sync_world import Installation, clone, site
 
 
 def run(*args: str):
@@ -250,3 +251,46 @@ def test_a_device_revoked_before_this_upgrade_keeps_refusing_everything(world):
     [refused] = ho.merge(world["exports"][0])
     assert not refused.ok
     assert "whose key was revoked (Bashiqa laptop)" in refused.error
+
+
+def forget_exports_from(installation: Installation, seq: int) -> None:
+    """Make the next export of ``installation`` be numbered ``seq`` again (whoever holds a copy
+    of the laptop's folder can do this with any SQLite tool)."""
+    con = sqlite3.connect(installation.folder / "fieldapp.sqlite3")
+    con.execute("DELETE FROM bundle_export WHERE export_seq >= ?", (seq,))
+    con.execute("DELETE FROM export_manifest WHERE export_seq >= ?", (seq,))
+    con.commit()
+    con.close()
+
+
+def test_a_copy_of_a_revoked_laptop_cannot_add_records_under_a_number_already_merged(
+    world: dict, tmp_path: Path
+) -> None:
+    """Exports 1 and 2 merged, the laptop revoked after 2. A copy of its folder signs a new
+    export numbered 2 again with new submissions: refused, saying the device is revoked and
+    that number was already merged with other content; head office's data is unchanged. The
+    genuine export 2 arriving again is still "merged before", and export 3 is refused."""
+    ho, (_one, two, three) = world["ho"], world["exports"]
+    assert ho.merge(two)[0].ok
+    copy = clone(world["laptop"], tmp_path / "copy")
+    revoked = run("--instance", str(ho.folder), "devices", "revoke", world["id"], "--yes")
+    assert revoked.exit_code == 0, revoked.output
+    assert "above 2 are refused" in revoked.output
+    forget_exports_from(copy, 2)
+    with copy.session():
+        demo.fill(consultations=1, submissions=7, seed=99)
+    forged = copy.export(tmp_path / "files")
+    before = ho.stats()
+    [refused] = ho.merge(forged)
+    assert refused.export_seq == 2
+    assert not refused.ok
+    assert "a device revoked here, and export 2 of that device was already merged" in (
+        refused.error
+    )
+    assert ho.stats() == before
+    [again] = ho.merge(two)
+    assert again.ok
+    assert again.already_merged
+    [late] = ho.merge(three)
+    assert not late.ok
+    assert "Only its exports up to number 2 are still accepted" in late.error

@@ -3,10 +3,12 @@ D-07/08 deleted text and a clean shutdown, L-01 server settings, L-03/06 slow cl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,22 +120,36 @@ class Heard(logging.Handler):
         self.records.append(record)
 
 
-def listen_to_every_logger() -> Heard:
-    """Every logger at DEBUG into one handler on the root logger.
+@contextlib.contextmanager
+def listening_to_every_logger() -> Iterator[Heard]:
+    """Every logger at DEBUG into one handler on the root logger, as it was afterwards.
 
     Alembic's migration environment reads logging settings from alembic.ini, which disables
     the loggers that exist and replaces the root's handlers (and pytest's caplog with them):
-    so this runs after the migrations and turns every logger back on.
+    so this runs after the migrations and turns every logger back on. The levels are put
+    back after the test: left at DEBUG, SQLAlchemy's pool lines reached the command line's
+    output in later tests (``fieldapp export --json`` printed them before its JSON).
     """
     heard = Heard()
     root = logging.getLogger()
+    loggers = [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    before = [(logger, logger.level, logger.disabled) for logger in [root, *loggers]]
     root.addHandler(heard)
     root.setLevel(logging.DEBUG)
-    for logger in list(logging.root.manager.loggerDict.values()):
-        if isinstance(logger, logging.Logger):
-            logger.disabled = False
-            logger.setLevel(logging.DEBUG)
-    return heard
+    for logger in loggers:
+        logger.disabled = False
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield heard
+    finally:
+        root.removeHandler(heard)
+        for logger, level, disabled in before:
+            logger.setLevel(level)
+            logger.disabled = disabled
 
 
 SENTINEL_ANSWER = "SENTINEL-ANSWER-7f3a ڕێگای گوندەکە"
@@ -146,7 +162,16 @@ def test_a_whole_journey_leaves_no_answer_or_password_in_any_log(tmp_path) -> No
     """Sign in (also wrongly), plan, kiosk and typed input, export, merge, review: with every
     logger at DEBUG, no log line holds the answers, the note or the password."""
     folder, code, question = meeting_laptop(tmp_path)
-    heard = listen_to_every_logger()
+    with listening_to_every_logger() as heard:
+        _journey(tmp_path, folder, code, question)
+    lines = [heard.format(record) for record in heard.records]
+    assert len(lines) > 0
+    for sentinel in (SENTINEL_ANSWER, SENTINEL_TYPED, SENTINEL_NOTE, SENTINEL_PASSWORD, "SENTINEL"):
+        assert [line for line in lines if sentinel in line] == [], sentinel
+
+
+def _journey(tmp_path: Path, folder: Path, code: str, question: str) -> None:
+    """The laptop's and head office's side of the journey, with the sentinels in it."""
     with site(folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD="scrypt:1024:8:1") as app:
         add_user(app, "amira", Role.COORDINATOR, password=SENTINEL_PASSWORD)
         facilitator = app.test_client()
@@ -195,11 +220,6 @@ def test_a_whole_journey_leaves_no_answer_or_password_in_any_log(tmp_path) -> No
             office.post(f"{link}/review", data={"state": "has_issues", "note": SENTINEL_NOTE})
         shown = office.get(links[0]).get_data(as_text=True)
         assert SENTINEL_NOTE in shown  # the journey really went through review
-    logging.getLogger().removeHandler(heard)
-    lines = [heard.format(record) for record in heard.records]
-    assert len(lines) > 0
-    for sentinel in (SENTINEL_ANSWER, SENTINEL_TYPED, SENTINEL_NOTE, SENTINEL_PASSWORD, "SENTINEL"):
-        assert [line for line in lines if sentinel in line] == [], sentinel
 
 
 # ---- D-07/08: deleted text leaves no trace; a clean shutdown checkpoints ---------------------

@@ -140,6 +140,12 @@ TYPES: tuple[EntryType, ...] = (
     _T("key.rotation_accepted", _l("New device key accepted"), "sync", ("key.rotation_accepted",)),
     _T("backup.written", _l("Backup written"), "sync", ("backup.written",)),
     _T("restore.done", _l("Restored from a backup"), "sync", ("restore.done",)),
+    _T(
+        "recover.done",
+        _l("Copied from a damaged database"),
+        "sync",
+        ("recover.done",),
+    ),
     _T("codebook.exported", _l("Codebook file written"), "sync", ("codebook.exported",)),
     _T("codebook.imported", _l("Codebook file imported"), "sync", ("codebook.imported",)),
     _T(
@@ -503,14 +509,23 @@ def restore_done(detail: dict[str, Any]) -> None:
     audit.record_detail("restore.done", None, "backup", {**detail, "via": _via()})
 
 
-def device_revoked(device: Device, after_seq: int) -> None:
+def recover_done(detail: dict[str, Any]) -> None:
+    """Log, in an installation made by ``fieldapp recover``, that its data was copied from a
+    damaged database (inside the recovery's ``writing()``; ``detail`` holds the export number
+    it continues from and the tables that could not be read whole)."""
+    audit.record_detail("recover.done", None, "backup", {**detail, "via": _via()})
+
+
+def device_revoked(device: Device, after_seq: int, **reason: Any) -> None:
     """Log a device revoked here (inside the revocation's ``writing()``): its exports numbered
-    above ``after_seq`` are refused from now on."""
+    above ``after_seq`` are refused from now on. ``reason`` details a revocation fieldapp made
+    itself (``reason="conflicting_rotations"``, the keys and numbers, the file)."""
     audit.record_detail(
         "device.revoked",
         _actor_id(),
         f"device:{device.device_id}",
         {
+            **reason,
             "device_id": device.device_id,
             "device_name": device.name,
             "after_seq": after_seq,

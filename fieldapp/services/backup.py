@@ -3,7 +3,8 @@
 A backup is one age-encrypted zip holding what a restore needs: a snapshot of the database,
 the secret key, the settings file and the ``keys/`` folder. The snapshot is made with
 ``VACUUM INTO`` (a consistent copy of a live database that also leaves out deleted content),
-never by copying the live file, into a 0600 file in a 0700 temporary folder, and is checked
+never by copying the live file, into a 0600 file in a 0700 work folder inside the instance
+folder (``instance/tmp/``, :mod:`.workdir`; never the system temp folder), and is checked
 (``integrity_check`` ok, ``foreign_key_check`` empty) before it is packed. The file is then
 written like an export (temp, fsync, rename, folder fsync, read back: ``bundle.write_checked``).
 
@@ -12,14 +13,21 @@ head-office keys registered here, so a backup on a lost stick is as unreadable a
 a backup is restored at head office with its age identity (``--identity``). A head office has
 no one to encrypt to but itself and needs a passphrase.
 
+A restore never makes the backup's settings file live: ``config.py`` is Python that runs at
+every start, and a backup "to head office's keys" can be made by anyone who has head office's
+public key. It is written as ``config.py.restored`` beside the new installation, for a person
+to compare and copy from by hand.
+
 A restored laptop has the same device id and signing key as the laptop it was backed up from. If
 that laptop still runs, both would number their exports 6, 7, 8... with different content; head
 office merges both (merging is a union: nothing is lost) but warns "export numbers reused", its
 list of missing exports becomes wrong, and a receipt for "export 7" would acknowledge a file one
 of the two never sent. So a restore records, in the restored database's activity log, an export
-number to continue from: :data:`EXPORT_SEQ_JUMP` above the backup's last export. The two
-laptops' numbers then never meet (unless the other one makes a thousand more exports), and head
-office sees a gap it can explain instead of two different files under one number.
+number to continue from: :data:`EXPORT_SEQ_JUMP` above the backup's last export, plus a random
+part below :data:`EXPORT_SEQ_RANDOM`, so that two restores of the same backup (a spare laptop, a
+second try) do not number alike either. The laptops' numbers then never meet (unless one makes a
+thousand more exports), and head office sees a gap it can explain instead of two different files
+under one number.
 """
 
 from __future__ import annotations
@@ -28,9 +36,11 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +60,7 @@ from .health import open_read_only, sqlite_file
 from .records import utc_stamp
 from .sync import keys, strictjson
 from .sync.bundle import AGE_MAGIC, HashingWriter, file_sha256, private_tempdir, write_checked
+from .workdir import WORK_DIR, work_folder
 
 FORMAT = "fieldapp-backup"
 FORMAT_VERSION = 1
@@ -60,6 +71,24 @@ DATABASE_MEMBER = "database.sqlite3"
 INSTANCE_MEMBERS = (SECRET_KEY_FILE, CONFIG_FILE)
 KEY_MEMBER = re.compile(r"keys/[A-Za-z0-9][A-Za-z0-9._-]{0,80}")
 EXPORT_SEQ_JUMP = 1000
+# A random amount below this is added to the jump (bundle.MAX_EXPORT_SEQ is 1,000,000).
+EXPORT_SEQ_RANDOM = 9000
+# The activity-log entries that hold an export number to continue from: a restore's, and a
+# recovery's from a damaged database (services/recover.py).
+FLOOR_ACTIONS = ("restore.done", "recover.done")
+# The backup's settings file is restored under this name, never as the live config.py.
+RESTORED_SETTINGS = CONFIG_FILE + ".restored"
+# What reading a damaged zip member can raise (zlib for a damaged deflate stream, zipfile's
+# NotImplementedError for a compression method it does not know, RuntimeError when encrypted).
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    ValueError,
+)
 MIN_PASSPHRASE = 8
 MAX_PASSPHRASE = 1024
 # Caps for reading a backup (a file encrypted to head office's public key can be made by
@@ -99,6 +128,7 @@ class RestoreResult:
     device_id: str | None
     device_name: str | None
     export_seq_floor: int
+    settings_file: str | None = None  # config.py.restored, when the backup held settings
 
     def as_dict(self) -> dict[str, object]:
         """The result as plain data (for --json)."""
@@ -175,7 +205,8 @@ def _snapshot(live: Path, target: Path) -> dict[str, Any]:
             "export_seq_floor": _floor(
                 row[0]
                 for row in copy.execute(
-                    "SELECT detail FROM audit_event WHERE action = 'restore.done'"
+                    "SELECT detail FROM audit_event WHERE action IN ('restore.done', "
+                    "'recover.done')"
                 )
             ),
             "schema_revision": copy.execute("SELECT version_num FROM alembic_version").fetchone()[
@@ -200,12 +231,13 @@ def _floor(details: Any) -> int:
 
 
 def export_seq_floor() -> int:
-    """The export number this installation continues after, if it was restored from a backup.
+    """The export number this installation continues after, if it was restored from a backup
+    or recovered from a damaged database.
 
     ``export.py`` numbers the next export above both this and its own last export.
     """
     details = db.session.execute(
-        select(AuditEvent.detail).where(AuditEvent.action == "restore.done")
+        select(AuditEvent.detail).where(AuditEvent.action.in_(FLOOR_ACTIONS))
     ).scalars()
     return _floor(details)
 
@@ -250,6 +282,39 @@ def _pack(
         archive.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, sort_keys=True))
 
 
+def inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` (existing or not) is ``folder`` or lies within it, links followed."""
+    try:
+        resolved, base = path.resolve(), folder.resolve()
+    except (OSError, RuntimeError):
+        return True  # a path that cannot be resolved is not trusted to lie outside
+    return resolved == base or base in resolved.parents
+
+
+def check_destination(destination: Path, instance_path: Path) -> None:
+    """Refuse to write a file into the instance folder or over a file that exists.
+
+    The instance folder holds the live database and the keys: a slip of ``--output`` must not
+    replace them. An existing file is never overwritten (a folder gets a new name instead).
+    """
+    if inside(destination, instance_path):
+        raise BackupRefused(
+            _l(
+                "%(path)s is inside the instance folder, which holds the live database and "
+                "keys: write the file to another folder, such as the USB stick.",
+                path=str(destination),
+            )
+        )
+    if destination.exists() or destination.is_symlink():
+        raise BackupRefused(
+            _l(
+                "%(path)s already exists and is not replaced: give a new file name, or a "
+                "folder (the file then gets a new name).",
+                path=str(destination),
+            )
+        )
+
+
 def create_backup(instance_path: Path, output: Path, passphrase: str | None = None) -> BackupResult:
     """Write an encrypted backup of this installation to ``output`` (a file or a folder).
 
@@ -279,8 +344,8 @@ def create_backup(instance_path: Path, output: Path, passphrase: str | None = No
     destination = output / neutral_name() if output.is_dir() else output
     if not destination.parent.is_dir():
         raise BackupRefused(_l("The folder %(path)s does not exist.", path=str(destination.parent)))
-    workdir = private_tempdir()
-    try:
+    check_destination(destination, instance_path)
+    with work_folder(instance_path) as workdir:
         snapshot = workdir / DATABASE_FILE
         facts = _snapshot(live, snapshot)
         plain = workdir / "backup.zip"
@@ -320,8 +385,6 @@ def create_backup(instance_path: Path, output: Path, passphrase: str | None = No
                     reason=reason,
                 )
             ) from None
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     result = BackupResult(
         str(destination),
         sha256,
@@ -410,6 +473,28 @@ def _member_target(name: str) -> str | None:
     return None
 
 
+def known_revisions() -> set[str]:
+    """The database schema revisions (alembic) this version of fieldapp knows."""
+    from alembic.script import ScriptDirectory
+
+    from .. import MIGRATIONS_DIR
+
+    return {script.revision for script in ScriptDirectory(MIGRATIONS_DIR).walk_revisions()}
+
+
+def check_schema_revision(revision: str | None) -> None:
+    """Refuse a database whose schema revision this version does not know (a newer fieldapp's):
+    migrating it would fail half way, or worse, "downgrade" nothing and run on a schema it does
+    not understand. None (no revision recorded) is left to the migration."""
+    if revision is not None and revision not in known_revisions():
+        raise BackupRefused(
+            _l(
+                "This backup was made by a newer version of fieldapp: update fieldapp first, "
+                "then restore it."
+            )
+        )
+
+
 def _read_manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
     """The checked manifest of an opened backup zip."""
     names = archive.namelist()
@@ -420,7 +505,7 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
         raise _not_a_backup()
     try:
         manifest = strictjson.loads(archive.read(MANIFEST))
-    except (ValueError, zipfile.BadZipFile, OSError, EOFError):
+    except ZIP_ERRORS:
         raise _not_a_backup() from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _not_a_backup()
@@ -433,6 +518,10 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
         raise _not_a_backup()
     if DATABASE_MEMBER not in members or SECRET_KEY_FILE not in members:
         raise _not_a_backup()
+    revision = manifest.get("schema_revision")
+    if revision is not None and not isinstance(revision, str):
+        raise _not_a_backup()
+    check_schema_revision(revision)
     for name, entry in members.items():
         if _member_target(name) is None or not isinstance(entry, dict):
             raise _not_a_backup()
@@ -456,7 +545,7 @@ def _extract(archive: zipfile.ZipFile, name: str, entry: dict[str, Any], target:
                         raise _not_a_backup()
                     digest.update(chunk)
                     out.write(chunk)
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError):
+        except ZIP_ERRORS:
             raise _not_a_backup() from None
         out.flush()
         os.fsync(out.fileno())
@@ -487,7 +576,8 @@ def restore_backup(
     Everything is unpacked and checked in a private folder beside ``instance_path`` and only
     then renamed into place, so a refused or interrupted restore leaves no half installation.
     The restored database is migrated to this version of fieldapp and records the restore
-    (with the export number to continue from) in its activity log.
+    (with the export number to continue from) in its activity log. The backup's settings file
+    is written as ``config.py.restored``, never as the live ``config.py``.
     """
     check_empty_folder(instance_path)
     parent = instance_path.parent
@@ -502,31 +592,31 @@ def restore_backup(
                 reason=exc.strerror or type(exc).__name__,
             )
         ) from None
-    workdir = private_tempdir()
+    settings = None
     try:
-        plain = workdir / "backup.zip"
-        _decrypt(source, plain, passphrase, identity_file)
-        try:
-            archive = zipfile.ZipFile(plain)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-            raise _not_a_backup() from None
-        with archive:
-            manifest = _read_manifest(archive)
-            settings = None
-            for name, entry in manifest["members"].items():
-                target = _member_target(name) or ""  # every name was checked above
-                if target == CONFIG_FILE:
-                    # Written last: the settings file is Python and runs when the installation
-                    # opens; the restore itself opens the database with no settings file.
-                    settings = workdir / CONFIG_FILE
-                    _extract(archive, name, entry, settings)
-                else:
-                    _extract(archive, name, entry, staging / target)
-        plain.unlink()  # the whole installation in clear: gone as soon as it is unpacked
+        # The decrypted zip (the whole installation in clear) lives in a work folder inside the
+        # new installation, never in the system temp folder; it is gone before the rename.
+        with work_folder(staging) as workdir:
+            plain = workdir / "backup.zip"
+            _decrypt(source, plain, passphrase, identity_file)
+            try:
+                archive = zipfile.ZipFile(plain)
+            except ZIP_ERRORS:
+                raise _not_a_backup() from None
+            with archive:
+                manifest = _read_manifest(archive)
+                for name, entry in manifest["members"].items():
+                    target = _member_target(name) or ""  # every name was checked above
+                    if target == CONFIG_FILE:
+                        # Never the live settings file: it is Python that runs at every start,
+                        # and a backup to head office's keys can be made by anyone (see above).
+                        settings = staging / RESTORED_SETTINGS
+                        _extract(archive, name, entry, settings)
+                    else:
+                        _extract(archive, name, entry, staging / target)
+            plain.unlink()
+        shutil.rmtree(staging / WORK_DIR, ignore_errors=True)
         floor = _record_restore(staging, manifest)
-        if settings is not None:
-            shutil.copyfile(settings, staging / CONFIG_FILE)
-            os.chmod(staging / CONFIG_FILE, 0o600)
         check_empty_folder(instance_path)
         if instance_path.exists():
             instance_path.rmdir()
@@ -543,10 +633,14 @@ def restore_backup(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     device = manifest.get("device") or {}
-    return RestoreResult(str(instance_path), device.get("id"), device.get("name"), floor)
+    return RestoreResult(
+        str(instance_path),
+        device.get("id"),
+        device.get("name"),
+        floor,
+        str(instance_path / RESTORED_SETTINGS) if settings is not None else None,
+    )
 
 
 def _record_restore(staging: Path, manifest: dict[str, Any]) -> int:
@@ -555,18 +649,23 @@ def _record_restore(staging: Path, manifest: dict[str, Any]) -> int:
 
     database = staging / DATABASE_FILE
     checked = open_read_only(database)
+    revision: str | None = None
     try:
         sound = checked.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        if sound:
+            row = checked.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = str(row[0]) if row else None
     except sqlite3.Error:
         sound = False
     finally:
         checked.close()
     if not sound:
         raise _not_a_backup()
+    check_schema_revision(revision)  # the database's own, whatever the manifest says
     from .. import create_app
 
-    # The backup's settings file is not there yet, and the URL is given explicitly, so neither
-    # it nor FIELDAPP_DATABASE_URL can point this restore at another database.
+    # The backup's settings file is never live (config.py.restored), and the URL is given
+    # explicitly, so neither it nor FIELDAPP_DATABASE_URL can point this restore elsewhere.
     app = create_app({"SQLALCHEMY_DATABASE_URI": sqlite_uri(staging)}, instance_path=staging)
     try:
         upgrade_database(app)
@@ -575,7 +674,7 @@ def _record_restore(staging: Path, manifest: dict[str, Any]) -> int:
             earlier = manifest.get("export_seq_floor")
             last = last if type(last) is int else 0
             earlier = earlier if type(earlier) is int else 0
-            floor = max(last, earlier) + EXPORT_SEQ_JUMP
+            floor = max(last, earlier) + EXPORT_SEQ_JUMP + secrets.randbelow(EXPORT_SEQ_RANDOM)
             with writing():
                 activity.restore_done(
                     {

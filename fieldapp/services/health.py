@@ -3,8 +3,9 @@
 ``PRAGMA quick_check`` runs on the SQLite file before the app's engine exists. If the file is
 damaged, the app opens it read-only (an ``mode=ro`` URI and ``PRAGMA query_only``): a write into
 a damaged b-tree can spread the damage to pages that were still good, and the file is the
-evidence a support person needs. Every page then shows what happened and what to do, and the
-commands that write refuse with exit code 2.
+evidence a support person needs. Every page then shows what happened and what to do (first:
+copy what can still be read into a new folder with ``fieldapp recover``, services/recover.py;
+or restore the last backup), and the commands that write refuse with exit code 2.
 
 The check is a read of every page (linear in the file's size: about a second for a few hundred
 MB), so it costs a laptop's start little; ``STARTUP_QUICK_CHECK = False`` in the instance's
@@ -30,8 +31,10 @@ MAX_PROBLEMS = 10
 DAMAGED_ADVICE = N_(
     "The database file of this installation is damaged. fieldapp has opened it read-only and "
     "will not change it. Stop entering data on this laptop. Keep the instance folder as it is "
-    "(copy it to a USB stick for support), then restore your last backup into a new folder "
-    "with “fieldapp --instance NEW restore FILE” and start fieldapp from there."
+    "(copy it to a USB stick for support). Then copy what can still be read into a new folder "
+    "with “fieldapp --instance NEW recover DAMAGED-FOLDER”, start fieldapp from there and "
+    "export; or restore your last backup into a new folder with “fieldapp --instance NEW "
+    "restore FILE” and start fieldapp from there."
 )
 
 

@@ -15,6 +15,11 @@ insert-if-absent, so a submission missing from a later export is never taken as 
 A purge never removes a submission that no applied receipt acknowledged: one never exported,
 or first carried by an export newer than any export a receipt confirmed.
 
+Receipts and purges are for field laptops only: a head office holds what it merged from every
+laptop, and a receipt (from a peer head office, say) must never make it delete that. Applying a
+receipt or purging on a head office is refused; ``PURGE_AFTER_DAYS`` does nothing there, nor
+on a damaged database (which is only ever read, SECURITY.md D-05).
+
 Removed text must not stay in any byte of the database files: every connection runs with
 ``secure_delete`` (``fieldapp.database``), which overwrites deleted content with zeros, and
 after the purge the write-ahead log is checkpointed into the database file and truncated to
@@ -26,9 +31,11 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import current_app, has_request_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
 from ..database import writing
@@ -36,14 +43,17 @@ from ..extensions import db
 from ..models import (
     Contribution,
     ContributionCode,
+    DeviceRole,
     ExportedSubmission,
     ParticipantDraft,
     Submission,
 )
 from ..models.types import utcnow
-from . import audit, records
+from . import audit, health, records
+from .errors import FieldappError
 from .intake import DEFAULT_IDLE
-from .sync import receipts
+from .sync import keys, receipts
+from .workdir import remove_leftovers
 
 BATCH = 500
 CHECKPOINT_TRIES = 5
@@ -78,6 +88,28 @@ class PurgeResult:
         return asdict(self)
 
 
+class PurgeRefused(FieldappError):
+    """A receipt or purge refused on this installation; ``message`` says why."""
+
+
+HEADOFFICE_REFUSAL = _l(
+    "This installation is a head office: it keeps every answer it merged. Receipts are "
+    "applied, and acknowledged answers removed, on field laptops only."
+)
+
+
+def is_headoffice() -> bool:
+    """True when this installation's role is head office."""
+    device = keys.self_device()
+    return device is not None and device.role == DeviceRole.HEADOFFICE
+
+
+def refuse_on_headoffice() -> None:
+    """Raise :class:`PurgeRefused` on a head office (see the module's docstring)."""
+    if is_headoffice():
+        raise PurgeRefused(HEADOFFICE_REFUSAL)
+
+
 def _purgeable(through: int) -> Any:
     return select(ExportedSubmission.submission_uuid).where(
         ExportedSubmission.export_seq <= through
@@ -103,7 +135,12 @@ def plan(applied_before: datetime | None = None) -> PurgePlan:
 
 def purge(applied_before: datetime | None = None, automatic: bool = False) -> PurgeResult:
     """Remove the acknowledged submissions and every copy of their answers, then wipe the
-    write-ahead log (see the module's docstring). Logged with the counts, never the text."""
+    write-ahead log (see the module's docstring). Logged with the counts, never the text.
+    Refused on a head office (:class:`PurgeRefused`)."""
+    refuse_on_headoffice()
+    # A backup cut short may have left a clear copy of the database in instance/tmp: the
+    # answers removed here must not survive there.
+    remove_leftovers(Path(current_app.instance_path))
     with writing() as session:
         through = receipts.acknowledged_through(applied_before)
         uuids = list(session.execute(_purgeable(through)).scalars()) if through else []
@@ -187,9 +224,10 @@ def after_days() -> int | None:
 
 def purge_due() -> PurgeResult | None:
     """With ``PURGE_AFTER_DAYS`` set, purge what receipts applied that many days ago or more
-    acknowledged (run at start and after applying a receipt). None when off or nothing due."""
+    acknowledged (run at start and after applying a receipt). None when off or nothing due,
+    on a head office, and on a damaged database (which is only read)."""
     days = after_days()
-    if days is None:
+    if days is None or health.is_damaged(current_app) or is_headoffice():
         return None
     # A receipt applied this very second counts when the setting is 0.
     cutoff = utcnow() - timedelta(days=days) + timedelta(seconds=1)
@@ -199,7 +237,9 @@ def purge_due() -> PurgeResult | None:
 
 
 def apply_receipt(data: bytes) -> receipts.AppliedReceipt:
-    """Apply a receipt (:func:`receipts.apply_receipt`), then the automatic purge if due."""
+    """Apply a receipt (:func:`receipts.apply_receipt`), then the automatic purge if due.
+    Refused on a head office (:class:`PurgeRefused`)."""
+    refuse_on_headoffice()
     result = receipts.apply_receipt(data)
     done = purge_due()
     if done is not None:

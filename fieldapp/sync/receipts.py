@@ -117,7 +117,11 @@ def purge_acknowledged() -> Response:
     if not form.validate_on_submit():
         flash(_("Tick the box to confirm the removal."), "error")
         return redirect(url_for(EXPORT_PAGE))
-    result = purge.purge()
+    try:
+        result = purge.purge()
+    except FieldappError as exc:  # a head office keeps what it merged
+        flash(str(exc.message), "error")
+        return redirect(url_for(EXPORT_PAGE))
     if not result.submissions:
         flash(_("Nothing was removed: head office has acknowledged no answer held here."), "error")
     else:

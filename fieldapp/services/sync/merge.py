@@ -392,7 +392,8 @@ def _merge_opened(
         summary.ok = True
         return
     with writing() as session:
-        key_check.record(summary.file)  # a new key its rotation statements gave the device
+        # A new key its rotation statements gave the device; a revoked device's checks again.
+        key_check.record(summary.file, bundle.manifest_sha256)
         summary.export_reused = (
             session.execute(
                 select(BundleImport.id).where(
@@ -471,6 +472,10 @@ def merge_file(
             summary.device_id = bundle.device_id
             summary.device_name = str(bundle.manifest["device"].get("name", ""))[:80]
             _merge_opened(bundle, summary, limits, key_check)
+    except rotation.RotationConflict as conflict:
+        # Two statements retiring one key: refused, and the device revoked (after rollback).
+        db.session.rollback()
+        summary.error = translate(rotation.revoke_for_conflict(conflict, path.name))
     except FieldappError as exc:
         db.session.rollback()
         summary.error = translate(exc.message)

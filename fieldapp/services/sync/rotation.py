@@ -37,7 +37,8 @@ from sqlalchemy import func, select
 
 from ...database import writing
 from ...extensions import db
-from ...models import BundleExport, Device, DeviceKey, DeviceRole
+from ...models import BundleExport, BundleImport, Device, DeviceKey, DeviceRole
+from ...models.types import utcnow
 from .. import activity
 from ..records import utc_stamp
 from . import keys
@@ -212,8 +213,8 @@ def _not_signed(name: str) -> BundleRefused:
         _l(
             "This file says that the device “%(name)s” now signs with a new key, but that change "
             "is not signed by the key registered here for it. It may be forged: nothing from "
-            "this file was merged. Check the laptop, or register its new public key file in "
-            "person.",
+            "this file was merged. Check the laptop. If it needs a new key, revoke the device "
+            "here, set the laptop up as a new installation and register its new public key file.",
             name=name,
         )
     )
@@ -226,6 +227,84 @@ def _conflicting(name: str) -> BundleRefused:
             "head office recorded before. Its old key may be in other hands: nothing from this "
             "file was merged. Check the laptop and consider revoking it.",
             name=name,
+        )
+    )
+
+
+class RotationConflict(BundleRefused):
+    """A signed statement retiring a key differently from one recorded here.
+
+    Both statements are signed by the same old key, so two copies of that key exist (two
+    copies of one laptop, or a thief's). Which statement came first depends on the order in
+    which files arrived, so neither wins: the merge refuses the file and revokes the device
+    from ``after_seq`` on (:func:`revoke_for_conflict`), the same at every head office.
+    """
+
+    def __init__(self, device: Device, recorded: dict[str, Any], offered: dict[str, Any]) -> None:
+        super().__init__(_conflicting(device.name).message)
+        self.device_id = device.device_id
+        self.old_key = str(offered["old_key"])
+        self.new_keys = sorted({str(recorded["new_key"]), str(offered["new_key"])})
+        self.from_seqs = sorted({int(recorded["from_seq"]), int(offered["from_seq"])})
+        # Exports the old key signed before either rotation were made before the copies
+        # parted; from the earlier rotation on, no one can tell which copy made them.
+        self.after_seq = max(0, self.from_seqs[0] - 1)
+
+
+def _differs(recorded: dict[str, Any], offered: dict[str, Any]) -> bool:
+    """Whether two statements retiring one key disagree on the new key or its first export."""
+    return (recorded["new_key"], recorded["from_seq"]) != (offered["new_key"], offered["from_seq"])
+
+
+def revoke_for_conflict(conflict: RotationConflict, file_name: str) -> Any:
+    """Revoke the device of ``conflict`` (in its own unit of work, after the merge's rollback)
+    and return the refusal message of the file.
+
+    The revocation only tightens: a device already revoked at a lower number keeps it. The
+    Activity page records it with the keys and numbers of both statements.
+    """
+    with writing():
+        device = db.session.execute(
+            select(Device).where(Device.device_id == conflict.device_id)
+        ).scalar_one()
+        after = conflict.after_seq
+        if device.revoked:
+            after = min(after, device.revoked_after_seq or 0)
+        if not device.revoked or after != (device.revoked_after_seq or 0):
+            device.revoked = True
+            device.revoked_after_seq = after
+            device.revoked_at = utcnow()
+        activity.device_revoked(
+            device,
+            after,
+            reason="conflicting_rotations",
+            old_key=conflict.old_key,
+            new_keys=conflict.new_keys,
+            from_seqs=conflict.from_seqs,
+            file=file_name,
+        )
+        name = device.name
+    return _l(
+        "This file says that the device “%(name)s” changed its key differently from a change "
+        "head office recorded before, both signed by its old key: a copy of the laptop's key "
+        "exists. Head office has revoked the device, so only its exports up to number "
+        "%(after)s are accepted, and nothing from this file was merged. Find out who holds the "
+        "copy; to use the laptop again, set it up as a new installation and register its new "
+        "public key file.",
+        name=name,
+        after=after,
+    )
+
+
+def _reused_after_revocation(device: Device, export_seq: int) -> BundleRefused:
+    return BundleRefused(
+        _l(
+            "This file is export %(seq)s of “%(name)s”, a device revoked here, and export "
+            "%(seq)s of that device was already merged here with other content. A revoked "
+            "device cannot add to an export number it already used: nothing from this file "
+            "was merged. Someone may hold a copy of the laptop's key.",
+            seq=export_seq,
+            name=device.name,
         )
     )
 
@@ -341,24 +420,13 @@ class KeyCheck:
                 raise _not_signed(device.name)
             recorded = past.get(key)
             if recorded is not None:
-                before = json.loads(recorded.statement)["statement"]
-                if (before["new_key"], before["from_seq"]) != (
-                    statement["new_key"],
-                    statement["from_seq"],
-                ):
-                    raise _conflicting(device.name)
+                self._same_as_recorded(device, recorded, statement)
             elif statement["from_seq"] < start:
                 raise _not_signed(device.name)  # a key cannot be retired before it began
             else:
-                if device.revoked:
-                    raise BundleRefused(
-                        _l(
-                            "This file says that the device “%(name)s” now signs with a new key, "
-                            "but that device was revoked here, so its key can no longer change. "
-                            "Nothing from this file was merged.",
-                            name=device.name,
-                        )
-                    )
+                # A revoked device's rotation is accepted too: the file is numbered up to the
+                # revocation's number (checked above) and the statement no later than the
+                # file, so the laptop made it before it was lost, like the file itself.
                 steps.append(_Step(key, statement["new_key"], start, statement["from_seq"], signed))
             key, start = statement["new_key"], statement["from_seq"]
         for old, signed in by_old.items():
@@ -370,21 +438,45 @@ class KeyCheck:
             if old in known:
                 if not _verify(old, signed):
                     raise _not_signed(device.name)
+                if old in past:  # head office has a statement retiring this key: the same?
+                    self._same_as_recorded(device, past[old], signed["statement"])
             elif signed["statement"]["new_key"] not in known | used:
                 raise _not_signed(device.name)
         return steps
 
-    def record(self, file_name: str) -> None:
+    @staticmethod
+    def _same_as_recorded(device: Device, recorded: DeviceKey, offered: dict[str, Any]) -> None:
+        """Raise :class:`RotationConflict` if a verified ``offered`` statement retires the key
+        of ``recorded`` differently."""
+        before = json.loads(recorded.statement)["statement"]
+        if _differs(before, offered):
+            raise RotationConflict(device, before, offered)
+
+    def record(self, file_name: str, manifest_sha256: str) -> None:
         """Record the rotations this check accepted (inside the merge's unit of work).
 
         The revocation is checked again here, under the write lock: a device revoked while
-        its file was being decrypted and checked is refused all the same.
+        its file was being decrypted and checked is refused all the same. A revoked device's
+        file numbered up to the revocation's number is refused too if that number was already
+        merged with another manifest: whoever holds a copy of the key could otherwise add new
+        records under an old number.
         """
         device = db.session.execute(
             select(Device).where(Device.device_id == self.device_id)
         ).scalar_one()
         if device.refuses(self.export_seq):
             raise revoked(device, self.export_seq)
+        if device.revoked and (
+            db.session.execute(
+                select(BundleImport.id).where(
+                    BundleImport.device_id == self.device_id,
+                    BundleImport.export_seq == self.export_seq,
+                    BundleImport.manifest_sha256 != manifest_sha256,
+                )
+            ).first()
+            is not None
+        ):
+            raise _reused_after_revocation(device, self.export_seq)
         for step in self.accepted:
             if device.signing_public_key != step.old:  # another merge recorded it meanwhile
                 row = db.session.execute(
@@ -392,8 +484,9 @@ class KeyCheck:
                         DeviceKey.device_id == device.device_id, DeviceKey.public_key == step.old
                     )
                 ).scalar_one_or_none()
-                if row is None or json.loads(row.statement) != step.signed:
+                if row is None:
                     raise _conflicting(device.name)
+                self._same_as_recorded(device, row, step.signed["statement"])
                 continue
             db.session.add(
                 DeviceKey(
