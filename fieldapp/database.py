@@ -19,6 +19,7 @@ On PostgreSQL none of the SQLite settings apply and ``writing`` is an ordinary t
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
@@ -188,6 +189,33 @@ def writing() -> Iterator[Session]:
         _write_intent.reset(token)
         if queue is not None and queued:
             queue.release()
+
+
+def truncate_log_if_idle() -> bool:
+    """Copy the write-ahead log into the database file and truncate it, if nobody is reading
+    or writing at this moment; never waits. True when done (and on PostgreSQL).
+
+    With ``secure_delete`` a deleted row is zeroed in the database file at once, but the
+    pages that held it stay in the WAL until a checkpoint: a participant's abandoned answers
+    would be readable there on a laptop seized while the app runs (D-07). Under a crowd the
+    checkpoint is simply skipped (busy) and a later one, or the clean stop, does it.
+    """
+    if db.engine.dialect.name != "sqlite":
+        return True
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 0")
+        try:
+            busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError:  # "database is locked": a writer is at work
+            busy = 1
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.close()
+    finally:
+        connection.close()
+    return not busy
 
 
 def close_database() -> None:

@@ -116,6 +116,21 @@ def add_user(
         return user.id
 
 
+# Head office's people in the analysis tests: one account of each role, named after it.
+OFFICE_STAFF = (
+    ("amira", Role.COORDINATOR),
+    ("layla", Role.ANALYST),
+    ("hawre", Role.FACILITATOR),
+    ("dilan", Role.VIEWER),
+)
+
+
+def add_office_staff(app: Flask) -> None:
+    """The accounts of :data:`OFFICE_STAFF` (password :data:`PASSWORD`)."""
+    for name, role in OFFICE_STAFF:
+        add_user(app, name, role, display_name=name.title())
+
+
 def login(client: FlaskClient, username: str = "amira", password: str = PASSWORD) -> object:
     """Sign in through the login form."""
     return client.post("/login", data={"username": username, "password": password})

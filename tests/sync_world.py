@@ -21,7 +21,16 @@ from fieldapp.services.sync.export import export_bundle
 from fieldapp.services.sync.merge import MergeSummary, merge_files
 from fieldapp.services.sync.stats import stats
 
-from .conftest import SERVICE_CONTEXT, isolate_requests, make_app
+from .conftest import FAST_HASH, SERVICE_CONTEXT, isolate_requests, make_app
+
+
+@contextlib.contextmanager
+def copied_site(source: Path, into: Path) -> Iterator[Flask]:
+    """:func:`site` on a fresh copy of the installation in ``source`` (one per test), with
+    CSRF off and fast password hashing."""
+    shutil.copytree(source, into)
+    with site(into, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD=FAST_HASH) as app:
+        yield app
 
 
 @contextlib.contextmanager

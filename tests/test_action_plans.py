@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.models import DeviceRole, RecordHead, Role
+from fieldapp.models import DeviceRole, RecordHead
 from fieldapp.services import action_plans, contributions, demo, records, review, workspace
 from fieldapp.services import contribution_query as query
 from fieldapp.services.sync import schema
 
-from .conftest import PASSWORD, add_user, login, set_language, translated
-from .sync_world import Installation, site
+from .conftest import PASSWORD, add_office_staff, login, set_language, translated
+from .sync_world import Installation, copied_site
 
-FAST = "scrypt:1024:8:1"
 TODAY = date(2026, 6, 15)
 NOWHERE = "00000000-0000-4000-8000-000000000000"
 
@@ -124,13 +123,7 @@ def office_folder(tmp_path_factory):
         )
         a5 = workspace.get(world["actions"]["a5"], "action_point")
         workspace.update_fields(a5, {"codes": [safety]}, a5.rev)
-        for name, role in (
-            ("amira", Role.COORDINATOR),
-            ("layla", Role.ANALYST),
-            ("hawre", Role.FACILITATOR),
-            ("dilan", Role.VIEWER),
-        ):
-            add_user(app, name, role, display_name=name.title())
+        add_office_staff(app)
     ho.world = world
     return ho
 
@@ -138,9 +131,7 @@ def office_folder(tmp_path_factory):
 @pytest.fixture
 def office(office_folder, tmp_path):
     """A fresh copy of the head office for one test."""
-    folder = tmp_path / "ho"
-    shutil.copytree(office_folder.folder, folder)
-    with site(folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD=FAST) as app:
+    with copied_site(office_folder.folder, tmp_path / "ho") as app:
         app.world = office_folder.world
         yield app
 

@@ -5,20 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 from html import unescape
 
 import openpyxl
 import pytest
 
-from fieldapp.models import AuditEvent, DeviceRole, Role
+from fieldapp.models import AuditEvent, DeviceRole
 from fieldapp.services import contribution_query as query
 from fieldapp.services import contributions, demo, records
 
-from .conftest import add_user, login, set_language, translated
-from .sync_world import Installation, site
+from .conftest import add_office_staff, login, set_language, translated
+from .sync_world import Installation, copied_site
 
-FAST = "scrypt:1024:8:1"
 CELL = re.compile(r"<td[^>]*>(.*?)</td>", re.S)
 # Summary figures that count people or submissions (the number of consultations counts no one).
 FIGURE = re.compile(r"<dd>(.*?)</dd>", re.S)
@@ -46,22 +44,14 @@ def office_folder(tmp_path_factory):
             },
         )
         contributions.rebuild()
-        for name, role in (
-            ("amira", Role.COORDINATOR),
-            ("layla", Role.ANALYST),
-            ("hawre", Role.FACILITATOR),
-            ("dilan", Role.VIEWER),
-        ):
-            add_user(app, name, role, display_name=name.title())
+        add_office_staff(app)
     return ho
 
 
 @pytest.fixture
 def office(office_folder, tmp_path):
     """A fresh copy of the head office for one test."""
-    folder = tmp_path / "ho"
-    shutil.copytree(office_folder.folder, folder)
-    with site(folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD=FAST) as app:
+    with copied_site(office_folder.folder, tmp_path / "ho") as app:
         yield app
 
 

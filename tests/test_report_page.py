@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from typing import Any
 
 import pytest
 
-from fieldapp.models import DeviceRole, Role
+from fieldapp.models import DeviceRole
 from fieldapp.services import (
     action_plans,
     codebook,
@@ -25,10 +24,9 @@ from fieldapp.services.analysis import dashboard as dashboards
 from fieldapp.services.analysis import report as reports
 from fieldapp.services.analysis.tables import Suppressed
 
-from .conftest import add_user, login, set_language, translated
-from .sync_world import Installation, site
+from .conftest import add_office_staff, login, set_language, translated
+from .sync_world import Installation, copied_site
 
-FAST = "scrypt:1024:8:1"
 K = 5
 URL = "/analysis/report"
 # Theme names in every language, and one participant's words (approved: a quote).
@@ -95,13 +93,7 @@ def office_folder(tmp_path_factory):
     ho = Installation(root / "ho", DeviceRole.HEADOFFICE, "Erbil head office")
     with ho.session() as app:
         ids = make_world(app)
-        for name, role in (
-            ("amira", Role.COORDINATOR),
-            ("layla", Role.ANALYST),
-            ("hawre", Role.FACILITATOR),
-            ("dilan", Role.VIEWER),
-        ):
-            add_user(app, name, role, display_name=name.title())
+        add_office_staff(app)
     ho.ids = ids
     return ho
 
@@ -109,9 +101,7 @@ def office_folder(tmp_path_factory):
 @pytest.fixture
 def office(office_folder, tmp_path):
     """A copy of the head office for one test."""
-    folder = tmp_path / "ho"
-    shutil.copytree(office_folder.folder, folder)
-    with site(folder, WTF_CSRF_ENABLED=False, PASSWORD_HASH_METHOD=FAST) as app:
+    with copied_site(office_folder.folder, tmp_path / "ho") as app:
         app.ids = office_folder.ids
         yield app
 

@@ -256,13 +256,9 @@ def test_an_abandoned_draft_leaves_no_trace_once_the_app_has_closed(tmp_path) ->
     assert SENTINEL_DRAFT.encode() not in raw_bytes(folder)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a discarded draft stays in WAL frames until the next checkpoint; "
-    "intake.discard does not call the purge's wipe_log (see SECURITY-TESTS.md, D-07/08)",
-)
 def test_an_abandoned_draft_leaves_no_trace_while_the_app_runs(tmp_path) -> None:
-    """The same while the app keeps running (a laptop seized mid-meeting)."""
+    """The same while the app keeps running (a laptop seized mid-meeting): the reset
+    truncates the WAL when nobody else is busy at that moment."""
     folder, code, question = meeting_laptop(tmp_path)
     with site(folder, WTF_CSRF_ENABLED=False) as app:
         abandon_a_draft(app, code, question, folder)

@@ -20,7 +20,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy import update as sa_update
 
-from ..database import content_changed, content_generation, database_key, writing
+from ..database import (
+    content_changed,
+    content_generation,
+    database_key,
+    truncate_log_if_idle,
+    writing,
+)
 from ..extensions import db
 from ..models import IntakeSession, ParticipantDraft, RecordHead, Submission
 from ..models.types import utcnow
@@ -253,9 +259,11 @@ def update(draft: Draft, **changes: Any) -> None:
 
 
 def discard(token: str) -> None:
-    """Forget a participant's unfinished answers."""
+    """Forget a participant's unfinished answers, in the database file and (unless others are
+    busy at that moment) in its write-ahead log too."""
     with writing() as session:
         session.execute(delete(ParticipantDraft).where(ParticipantDraft.token_hash == _hash(token)))
+    truncate_log_if_idle()
 
 
 def submit(draft: Draft) -> str:
