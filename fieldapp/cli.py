@@ -117,6 +117,20 @@ def fail(msgid: str, params: Mapping[str, Any] | None = None, exit_code: int = 2
     sys.exit(exit_code)
 
 
+def read_limited(path: Path, limit: int, exit_code: int = 2) -> bytes:
+    """At most ``limit`` bytes of a file a command reads whole (a signed codebook, a receipt),
+    or a refusal that names the file and the reason, never a traceback."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(limit)
+    except OSError as exc:
+        fail(
+            N_("Cannot read %(path)s: %(reason)s"),
+            {"path": str(path), "reason": exc.strerror},
+            exit_code=exit_code,
+        )
+
+
 def translate_lazy(app: Flask, message: Any) -> str:
     """Render a lazy gettext message from a service in the command's language."""
     code = cli_language() or "en"

@@ -18,6 +18,7 @@ from .cli import (
     instance_path,
     one_line,
     open_installation,
+    read_limited,
     reports_instance_errors,
     say,
     single_lines,
@@ -66,11 +67,7 @@ def codebook_import_command(file: Path, as_json: bool) -> None:
     from .services import codebook
     from .services.errors import FieldappError
 
-    try:
-        with file.open("rb") as stream:
-            data = stream.read(codebook.MAX_CODEBOOK_BYTES + 1)
-    except OSError as exc:
-        fail(N_("Cannot read %(path)s: %(reason)s"), {"path": str(file), "reason": exc.strerror})
+    data = read_limited(file, codebook.MAX_CODEBOOK_BYTES + 1)
     app = open_installation(instance_path())
     with app.app_context():
         try:

@@ -23,6 +23,7 @@ from .cli import (
     fail,
     instance_path,
     open_installation,
+    read_limited,
     reports_instance_errors,
     single_lines,
     translate_lazy,
@@ -123,15 +124,7 @@ def receipt_apply_command(file: Path, as_json: bool) -> None:
     from .services.sync import receipts
     from .services.sync.history import format_ranges
 
-    try:
-        with file.open("rb") as stream:
-            data = stream.read(receipts.MAX_RECEIPT_BYTES + 1)
-    except OSError as exc:
-        fail(
-            N_("Cannot read %(path)s: %(reason)s"),
-            {"path": str(file), "reason": exc.strerror},
-            exit_code=REFUSED,
-        )
+    data = read_limited(file, receipts.MAX_RECEIPT_BYTES + 1, exit_code=REFUSED)
     app = open_installation(instance_path())
     with app.app_context():
         if purge.is_headoffice():
