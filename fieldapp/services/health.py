@@ -7,9 +7,12 @@ evidence a support person needs. Every page then shows what happened and what to
 copy what can still be read into a new folder with ``fieldapp recover``, services/recover.py;
 or restore the last backup), and the commands that write refuse with exit code 2.
 
-The check is a read of every page (linear in the file's size: about a second for a few hundred
-MB), so it costs a laptop's start little; ``STARTUP_QUICK_CHECK = False`` in the instance's
-``config.py`` turns it off where a large head-office file makes every command slow.
+The check is a read of every page, linear in the file's size: measured on this workplace's
+machine, 1.0 s for the 1.1 GB database of a head office with 200,000 submissions when the file
+is in the operating system's cache, 9.9 s straight after a reboot; a laptop's file of a few MB
+takes milliseconds. Every process that opens the installation pays it once (each ``fieldapp``
+command, the server at start); ``STARTUP_QUICK_CHECK = False`` in the instance's ``config.py``
+turns it off where that is too slow for a large head office.
 """
 
 from __future__ import annotations

@@ -795,19 +795,21 @@ def _publish_alike(
     Forced cells only grow, so this ends.
     """
     forced: list[set[tuple[int, int]]] = [set() for _ in raw]
+    shown = suppression.publish(raw, k)
     while True:
-        shown = [suppression.suppress(t, k, hide=forced[i]) for i, t in enumerate(raw)]
         grids = [t.counts() for t in shown]
-        grew = False
+        grown: set[int] = set()
         for cells in places:
             if not any(isinstance(grids[t][r][c], Suppressed) for t, r, c in cells):
                 continue
             for t, r, c in cells:
                 if not isinstance(grids[t][r][c], Suppressed):
                     forced[t].add((r, c))
-                    grew = True
-        if not grew:
+                    grown.add(t)
+        if not grown:
             return shown
+        for t in grown:  # only the tables that must withhold more are published again
+            shown[t] = suppression.suppress(raw[t], k, hide=forced[t])
 
 
 def _conditions(filters: Filters) -> list[Any]:

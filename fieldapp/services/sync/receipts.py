@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -428,16 +428,3 @@ def _via() -> str:
 def _actor_id() -> int | None:
     actor = records.current_actor()
     return actor.user_id if actor else None
-
-
-def merged_devices(device_ids: Iterable[str | None]) -> list[Device]:
-    """The registered devices among ``device_ids`` (in order, once each): those a receipt can
-    be written for after an import."""
-    wanted = list(dict.fromkeys(d for d in device_ids if d))
-    if not wanted:
-        return []
-    found = {
-        d.device_id: d
-        for d in db.session.execute(select(Device).where(Device.device_id.in_(wanted))).scalars()
-    }
-    return [found[d] for d in wanted if d in found and not found[d].is_self]
