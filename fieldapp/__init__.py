@@ -84,7 +84,7 @@ def create_app(
 
 def _init_extensions(app: Flask) -> None:
     """Bind extensions, blueprints, error pages and security hooks to ``app``."""
-    from . import database, errors, i18n, security
+    from . import database, errors, i18n, security, staticfiles
     from .action_plans import bp as action_plans_bp
     from .activity import bp as activity_bp
     from .admin import bp as admin_bp
@@ -141,6 +141,7 @@ def _init_extensions(app: Flask) -> None:
     app.register_blueprint(kiosk_bp)
     # Browsers that ignore the page's <link rel="icon"> ask for /favicon.ico: answer, not 404.
     app.add_url_rule("/favicon.ico", "favicon", _favicon)
+    staticfiles.init_app(app)  # /static/... answered before Flask; url_for gives hashed names
 
 
 def _favicon() -> Response:

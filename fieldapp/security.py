@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, current_app, request
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -36,16 +36,34 @@ def reject_foreign_origin() -> None:
         abort(403)
 
 
+POLICY: dict[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+
+
+def policy_headers(participant_only: bool) -> dict[str, str]:
+    """The policy headers of every response of an app.
+
+    The phones' listener answers over plain HTTP on the hotspot, which browsers do not count as
+    a trustworthy origin: there they ignore Cross-Origin-Opener-Policy and log an error on
+    every page (Lighthouse's "errors in console"), so it is left out. Its pages open no window
+    and are framed by nobody (X-Frame-Options, frame-ancestors), which is what COOP guards.
+    """
+    if not participant_only:
+        return POLICY
+    return {name: value for name, value in POLICY.items() if name != "Cross-Origin-Opener-Policy"}
+
+
 def add_security_headers(response: Response) -> Response:
     """Set the policy headers; forbid caching of everything but static files."""
     headers = response.headers
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+    headers.update(policy_headers(bool(current_app.config.get("PARTICIPANT_ONLY"))))
     if request.endpoint not in ("static", "favicon"):
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"

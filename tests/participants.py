@@ -55,11 +55,38 @@ class Phone:
                 return error.code, error.read().decode(), dict(error.headers)
 
 
+def consent_page(phone: Phone, code: str, language: str = "ar") -> str | None:
+    """Choose ``language`` on the start screen: the consent page it leads to, or None.
+
+    Nothing is kept before consent: the choice travels in the address,
+    ``/p/CODE/consent?lang=xx``, which is where the consent form posts.
+    """
+    status, _page, headers = phone.post(f"/p/{code}", {"language": language})
+    location = urllib.parse.urlsplit(headers.get("Location", ""))
+    if status != 302 or not location.path.endswith("/consent"):
+        return None
+    return f"{location.path}?{location.query}"
+
+
 def give_input(phone: Phone, code: str, question: str, text: str, language: str = "ar") -> bool:
     """One participant's whole visit; True when the server acknowledged the submission."""
     phone.get(f"/p/{code}")
-    phone.post(f"/p/{code}", {"language": language})
-    phone.post(f"/p/{code}/consent", {"choice": "agree"})
+    consent = consent_page(phone, code, language)
+    if consent is None:
+        return False
+    phone.post(consent, {"choice": "agree"})
     phone.post(f"/p/{code}/q/1", {f"q_{question}": text, "go": "next"})
     status, _page, headers = phone.post(f"/p/{code}/review", {})
     return status == 302 and "/thanks" in headers.get("Location", "")
+
+
+def agree(client, code: str, language: str):  # noqa: ANN001, ANN201 -- a Flask test client
+    """With a Flask test client: choose ``language`` and agree, as the pages lead a person.
+
+    Returns the answer to "I agree" (a redirect to the first question).
+    """
+    chosen = client.post(f"/p/{code}", data={"language": language})
+    assert chosen.status_code == 302, chosen.status_code
+    consent = chosen.headers["Location"]
+    assert f"lang={language}" in consent, consent  # nothing kept yet: it is in the address
+    return client.post(consent, data={"choice": "agree"})

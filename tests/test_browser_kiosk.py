@@ -119,7 +119,7 @@ def test_three_participants_on_one_kiosk(page, served):
         page.goto(start)
         shot(f"{language}-0-start")
         page.get_by_role("button", name=native).click()
-        page.wait_for_url("**/consent")
+        page.wait_for_url(f"**/consent?lang={language}")  # nothing kept before consent
         direction = "ltr" if language == "ku" else "rtl"
         assert page.locator("html").get_attribute("dir") == direction
         shot(f"{language}-1-consent")

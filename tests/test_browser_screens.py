@@ -211,7 +211,7 @@ def test_participant_pages_hold_still_while_the_fonts_arrive(served):
         page.goto(f"{url}/p/{code}")
         settle("start")
         page.locator(".kiosk-languages button[value=ckb]").click()
-        page.wait_for_url("**/consent")
+        page.wait_for_url("**/consent?lang=ckb")
         settle("consent")
         page.locator("button[value=agree]").click()
         for number in range(1, 6):
@@ -244,7 +244,7 @@ def test_participant_pages_are_drawn_in_the_vendored_font(served):
         page.set_viewport_size(PHONE)
         page.goto(f"{url}/p/{code}")
         page.locator(".kiosk-languages button[value=ckb]").click()
-        page.wait_for_url("**/consent")
+        page.wait_for_url("**/consent?lang=ckb")
         page.evaluate("document.fonts.ready")
         assert page.evaluate("document.fonts.check('16px \"Noto Sans Arabic\"', 'ڕڵۆێە')")
         drawn = page.evaluate(
@@ -271,7 +271,7 @@ def test_every_touch_target_on_a_phone_is_at_least_44_px(served, language):
         page.goto(f"{url}/p/{code}")
         measure("0-start")
         page.locator(f".kiosk-languages button[value={language}]").click()
-        page.wait_for_url("**/consent")
+        page.wait_for_url(f"**/consent?lang={language}")
         measure("1-consent")
         page.locator("button[value=agree]").click()
         for number in range(1, 6):

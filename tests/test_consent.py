@@ -25,6 +25,7 @@ from fieldapp.services.sync.bundle import member_name
 from fieldapp.services.sync.revisions import canonical_json
 
 from .conftest import add_user, login, set_language, translated, translated_plural
+from .participants import agree
 from .sync_world import Installation, site
 from .test_sync_refusals import decrypted, rebuild, snapshot
 
@@ -212,8 +213,7 @@ def test_a_participant_at_the_kiosk_consents_on_screen(laptop_app, meeting):
     with laptop_app.app_context():
         code = intake.open_intake(record_id)
     client = laptop_app.test_client()
-    assert client.post(f"/p/{code}", data={"language": "ar"}).status_code == 302
-    client.post(f"/p/{code}/consent", data={"choice": "agree"})
+    agree(client, code, "ar")
     client.post(f"/p/{code}/q/1", data={f"q_{question}": "من الشاشة", "go": "next"})
     client.post(f"/p/{code}/about", data={"go": "next"})
     assert client.post(f"/p/{code}/review").status_code == 302

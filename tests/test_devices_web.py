@@ -57,7 +57,7 @@ def test_head_office_registers_a_laptop_and_sees_its_exports(headoffice, client,
     assert 'href="/devices"' in home  # the menu entry at head office
     page = client.get("/devices").get_data(as_text=True)
     assert 'class="file-input"' in page
-    assert "file-picker.js" in page
+    assert "js/file-picker." in page
     assert "Erbil head office" in page
 
     response = upload(client, (keys.public_key_bytes(laptop.public), "bashiqa.pub"))

@@ -16,6 +16,7 @@ from fieldapp.models.types import utcnow
 from fieldapp.services import intake, records, workspace
 
 from .conftest import PASSWORD, add_user, login, set_language, translated, translated_plural
+from .participants import agree
 from .sync_world import Installation, site
 
 SECRET_ANSWER = "ڕێگای گوندەکە داخراوە"
@@ -86,12 +87,7 @@ def drafts(app) -> int:
 
 def answer_everything(client, code, questions, language="ckb"):
     choice, rating, text = questions
-    assert client.post(f"/p/{code}", data={"language": language}).status_code == 302
-    assert (
-        client.post(f"/p/{code}/consent", data={"choice": "agree"})
-        .headers["Location"]
-        .endswith("/q/1")
-    )
+    assert agree(client, code, language).headers["Location"].endswith("/q/1")
     assert (
         client.post(f"/p/{code}/q/1", data={f"q_{choice}": "o2", "go": "next"})
         .headers["Location"]
@@ -175,8 +171,7 @@ def test_double_submit_saves_once_and_shows_the_same_receipt(laptop, meeting):
 def test_required_questions_and_going_back(laptop, meeting, lang):
     _record_id, code, (choice, rating, _text) = meeting
     client = laptop.test_client()
-    client.post(f"/p/{code}", data={"language": lang})
-    client.post(f"/p/{code}/consent", data={"choice": "agree"})
+    agree(client, code, lang)
     page = client.post(f"/p/{code}/q/1", data={"go": "next"}).get_data(as_text=True)
     assert translated(lang, "This question needs an answer.") in page
     client.post(f"/p/{code}/q/1", data={f"q_{choice}": "o1", "go": "next"})
@@ -190,8 +185,7 @@ def test_required_questions_and_going_back(laptop, meeting, lang):
 def test_switching_language_keeps_the_answers(laptop, meeting):
     _record_id, code, (choice, _rating, _text) = meeting
     client = laptop.test_client()
-    client.post(f"/p/{code}", data={"language": "ar"})
-    client.post(f"/p/{code}/consent", data={"choice": "agree"})
+    agree(client, code, "ar")
     client.post(f"/p/{code}/q/1", data={f"q_{choice}": "o2", "go": "next"})
     client.post(f"/p/{code}/language", data={"language": "ku", "back": f"/p/{code}/q/1"})
     page = client.get(f"/p/{code}/q/1").get_data(as_text=True)
@@ -203,9 +197,10 @@ def test_switching_language_keeps_the_answers(laptop, meeting):
 def test_declining_records_nothing(laptop, meeting):
     _record_id, code, _questions = meeting
     client = laptop.test_client()
-    client.post(f"/p/{code}", data={"language": "ar"})
-    response = client.post(f"/p/{code}/consent", data={"choice": "decline"})
+    consent = client.post(f"/p/{code}", data={"language": "ar"}).headers["Location"]
+    response = client.post(consent, data={"choice": "decline"})
     assert "/declined" in response.headers["Location"]
+    assert client.get_cookie("fieldapp_participant", path="/p") is None
     with laptop.app_context():
         assert db.session.query(ParticipantDraft).count() == 0
         assert db.session.query(Submission).count() == 0
@@ -214,8 +209,7 @@ def test_declining_records_nothing(laptop, meeting):
 def test_an_idle_device_forgets_unsent_answers(laptop, meeting):
     _record_id, code, (choice, _rating, _text) = meeting
     client = laptop.test_client()
-    client.post(f"/p/{code}", data={"language": "ar"})
-    client.post(f"/p/{code}/consent", data={"choice": "agree"})
+    agree(client, code, "ar")
     client.post(f"/p/{code}/q/1", data={f"q_{choice}": "o1", "go": "next"})
     with laptop.app_context(), writing() as session:
         for draft in session.query(ParticipantDraft):
@@ -223,7 +217,7 @@ def test_an_idle_device_forgets_unsent_answers(laptop, meeting):
     assert client.get(f"/p/{code}/q/2").headers["Location"].endswith(f"/p/{code}")
     assert drafts(laptop) == 0
     # And the page's own idle timer posts here:
-    client.post(f"/p/{code}", data={"language": "ar"})
+    agree(client, code, "ar")
     assert drafts(laptop) == 1
     assert client.post(f"/p/{code}/reset").status_code == 302
     assert drafts(laptop) == 0
@@ -317,8 +311,7 @@ def test_a_question_corrected_during_the_meeting_shows_at_once(laptop, meeting):
     """Participants' pages keep the meeting in memory, but never show an outdated question."""
     _record_id, code, (choice, _rating, _text) = meeting
     phone = laptop.test_client()
-    phone.post(f"/p/{code}", data={"language": "ar"})
-    phone.post(f"/p/{code}/consent", data={"choice": "agree"})
+    agree(phone, code, "ar")
     assert "الأولوية؟" in phone.get(f"/p/{code}/q/1").get_data(as_text=True)
     with laptop.app_context():
         question = workspace.get(choice, "question")

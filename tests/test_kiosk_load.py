@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .participants import Phone, give_input
+from .participants import Phone, consent_page, give_input
 from .serving import Server
 from .sync_world import meeting_laptop
 
@@ -90,8 +90,7 @@ def test_five_repeats_of_one_submission_make_one_record(laptop):
     try:
         phone = Phone(server.url)
         phone.get(f"/p/{code}")
-        phone.post(f"/p/{code}", {"language": "ar"})
-        phone.post(f"/p/{code}/consent", {"choice": "agree"})
+        phone.post(consent_page(phone, code, "ar") or "", {"choice": "agree"})
         phone.post(f"/p/{code}/q/1", {f"q_{question}": "once only", "go": "next"})
         barrier = threading.Barrier(5)
 

@@ -14,6 +14,7 @@ from fieldapp.models import DeviceRole, Role, Submission
 from fieldapp.services import intake, records, results, workspace
 
 from .conftest import add_user, login, set_language
+from .participants import agree
 from .sync_world import Installation, site
 
 FAST = "scrypt:1024:8:1"
@@ -166,8 +167,7 @@ def test_check_your_answers_lists_the_ranking_in_rank_order(laptop, meeting, lan
     with laptop.app_context():
         code = intake.open_intake(record_id)
     client = laptop.test_client()
-    client.post(f"/p/{code}", data={"language": language})
-    client.post(f"/p/{code}/consent", data={"choice": "agree"})
+    agree(client, code, language)
     form = {f"q_{question}_o1": "٣", f"q_{question}_o2": "١", f"q_{question}_o3": "۲"}
     response = client.post(f"/p/{code}/q/1", data={**form, "go": "next"})
     assert response.headers["Location"].endswith("/about")
@@ -194,8 +194,7 @@ def test_a_partial_ranking_lists_only_what_was_ranked(laptop, meeting):
     with laptop.app_context():
         code = intake.open_intake(record_id)
     client = laptop.test_client()
-    client.post(f"/p/{code}", data={"language": "en"})
-    client.post(f"/p/{code}/consent", data={"choice": "agree"})
+    agree(client, code, "en")
     client.post(f"/p/{code}/q/1", data={f"q_{question}_o3": "1", "go": "next"})
     page = client.get(f"/p/{code}/review").get_data(as_text=True)
     ranked = re.search(r'<ol class="answer ranked">(.*?)</ol>', page, re.S).group(1)
@@ -226,8 +225,7 @@ def test_several_choices_are_listed_in_the_readers_way(laptop):
         ("en", ["Roads", " and ", "Jobs"]),
     ):
         client = laptop.test_client()
-        client.post(f"/p/{code}", data={"language": language})
-        client.post(f"/p/{code}/consent", data={"choice": "agree"})
+        agree(client, code, language)
         client.post(f"/p/{code}/q/1", data={f"q_{question}": ["o1", "o3"], "go": "next"})
         page = client.get(f"/p/{code}/review").get_data(as_text=True)
         answer = re.search(r'<p class="answer">(.*?)</p>', page, re.S).group(1)
@@ -246,8 +244,7 @@ def test_rank_boxes_take_any_digits_with_a_numeric_keyboard(laptop, meeting):
     with laptop.app_context():
         code = intake.open_intake(record_id)
     participant = laptop.test_client()
-    participant.post(f"/p/{code}", data={"language": "ar"})
-    participant.post(f"/p/{code}/consent", data={"choice": "agree"})
+    agree(participant, code, "ar")
     pages = {
         "capture": browser.get(f"/consultations/{record_id}/capture").get_data(as_text=True),
         "preview": browser.get(f"/consultations/{record_id}/preview").get_data(as_text=True),

@@ -395,7 +395,7 @@ def test_minutes_and_print_summary(laptop, browser):
     assert '<html lang="ckb-IQ" dir="rtl">' in page
     assert "کۆبوونەوەکە باش بوو." in page
     assert "کەس ئامادە بوو" in page
-    assert "print.css" in page
+    assert "css/print." in page
     assert browser.get(f"/consultations/{record_id}/print?in=xx").status_code == 400
 
 

@@ -3,6 +3,11 @@
 Every answer is posted and followed by a redirect (Post/Redirect/Get); after submitting, the
 token cookie is deleted and the device shows a neutral receipt, so Back, reload or reopening
 the page can only ever show the start screen.
+
+Nothing is written before consent: the language chosen on the start screen travels to the
+consent page in its address (``?lang=xx``, as it does to the closing pages), and declining
+writes nothing at all. Agreeing keeps the draft (one write, and the token cookie is set then);
+each screen after it writes at most once, and not at all when nothing changed.
 """
 
 from __future__ import annotations
@@ -154,6 +159,21 @@ def _idle() -> timedelta:
     return timedelta(seconds=current_app.config["KIOSK_IDLE_SECONDS"])
 
 
+def _save(draft: intake.Draft, **changes: Any) -> bool:
+    """Write what a screen changed (one UPDATE, or nothing), keeping a moving draft alive.
+
+    A draft not written for half the idle time is written anyway, so that pressing Next over
+    unchanged answers for a while never lets it count as left idle.
+    """
+    return intake.update(draft, refresh_after=_idle() / 2, **changes)
+
+
+def _chosen_language(item: workspace.Item) -> str | None:
+    """The language chosen on the start screen, carried in the address (None: none valid)."""
+    language = request.args.get("lang", "")
+    return language if language in item.body["languages"] else None
+
+
 def _draft(item: workspace.Item) -> intake.Draft | None:
     """The participant's unfinished answers for this meeting (None: start again)."""
     return intake.load(request.cookies.get(COOKIE), item.id, _idle())
@@ -192,26 +212,49 @@ def start(code: str) -> str | Response:
         language = request.form.get("language", "")
         if not ActionForm().validate_on_submit() or language not in item.body["languages"]:
             abort(400)
-        token = intake.start(item.id, language, _channel())
-        response = redirect(url_for("kiosk.consent", code=code))
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/p")
+        # Nothing of this person is written: the choice travels in the address. A previous
+        # person's unsent answers on this device (their cookie is still here) are forgotten.
+        token = request.cookies.get(COOKIE)
+        if token:
+            intake.discard(token)
+        response = redirect(url_for("kiosk.consent", code=code, lang=language))
+        response.delete_cookie(COOKIE, path="/p")
         return response
     return _page("kiosk/start.html", item, code, item.body["languages"][0])
 
 
 @bp.route("/<code>/consent", methods=["GET", "POST"])
 def consent(code: str) -> str | Response:
-    """The facilitator's consent text; declining ends politely and records nothing."""
+    """The facilitator's consent text; agreeing is the participant's first write, declining
+    writes nothing at all.
+
+    Before agreeing there is no draft: the page is in the language of ``?lang=``. An answer
+    sent without one (a page older than this rule) is taken in the meeting's first language.
+    """
     meeting = _meeting(code)
     item = meeting.consultation
     draft = _draft(item)
     if draft is None:
-        return _restart(code)
+        language = _chosen_language(item)
+        if request.method == "GET" and language is None:
+            return _restart(code)
+        language = language or item.body["languages"][0]
+        if request.method == "POST" and ActionForm().validate_on_submit():
+            if request.form.get("choice") == "agree":
+                token = intake.start(item.id, language, _channel())
+                response = redirect(url_for("kiosk.question", code=code, number=1))
+                response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/p")
+                return response
+            response = redirect(url_for("kiosk.declined", code=code, lang=language))
+            response.delete_cookie(COOKIE, path="/p")  # a stale token, if any
+            return response
+        return _page("kiosk/consent.html", item, code, language)
+    # Back from the first question: the participant has agreed already.
     if request.method == "POST" and ActionForm().validate_on_submit():
         if request.form.get("choice") == "agree":
-            intake.update(draft, consented=True)
+            _save(draft, consented=True)  # writes only for a draft kept without consent
             return redirect(url_for("kiosk.question", code=code, number=1))
-        intake.discard(draft.token)
+        intake.discard(draft.token)  # they withdraw: what they answered goes
         response = redirect(url_for("kiosk.declined", code=code, lang=draft.language))
         response.delete_cookie(COOKIE, path="/p")
         return response
@@ -249,7 +292,7 @@ def question(code: str, number: int) -> str | Response:
             answers.pop(current.id, None)
         else:
             answers[current.id] = value
-        intake.update(draft, answers=answers)
+        _save(draft, answers=answers)  # nothing is written when the answer is unchanged
         if request.form.get("go") == "back":
             target = (
                 url_for("kiosk.question", code=code, number=number - 1)
@@ -259,7 +302,6 @@ def question(code: str, number: int) -> str | Response:
             return redirect(target)
         if value is None and current.body.get("required"):
             missing = True
-            draft.answers = answers
         else:
             following = number + 1
             if following > len(questions):
@@ -280,17 +322,24 @@ def question(code: str, number: int) -> str | Response:
 
 @bp.route("/<code>/language", methods=["POST"])
 def switch_language(code: str) -> Response:
-    """Change language mid-way; the answers already given stay."""
+    """Change language mid-way; the answers already given stay.
+
+    On the consent page, before anything is written, the new language goes in the address.
+    """
     meeting = _meeting(code)
     item = meeting.consultation
     draft = _draft(item)
     language = request.form.get("language", "")
+    back = request.form.get("back", "")
     if draft is None:
-        return _restart(code)
+        if back != f"/p/{code}/consent":  # a later page: its answers were forgotten
+            return _restart(code)
+        if not ActionForm().validate_on_submit() or language not in item.body["languages"]:
+            abort(400)
+        return redirect(url_for("kiosk.consent", code=code, lang=language))
     if not ActionForm().validate_on_submit() or language not in item.body["languages"]:
         abort(400)
-    intake.update(draft, language=language)
-    back = request.form.get("back", "")
+    _save(draft, language=language)
     return redirect(back if back.startswith(f"/p/{code}/") else url_for("kiosk.consent", code=code))
 
 
@@ -313,7 +362,7 @@ def about(code: str) -> str | Response:
             if request.form.get("group") in (*groups, "prefer_not_to_say")
             else None,
         }
-        intake.update(draft, demographics={k: v for k, v in chosen.items() if v})
+        _save(draft, demographics={k: v for k, v in chosen.items() if v})
         if request.form.get("go") == "back":
             total = len(meeting.questions)
             return redirect(url_for("kiosk.question", code=code, number=max(total, 1)))

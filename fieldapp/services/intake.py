@@ -3,7 +3,12 @@
 A participant's unfinished answers live in ``participant_draft`` on this laptop, never in the
 shared browser (cookies hold only a random token) and never in a URL. Submitting turns the
 draft into an immutable submission exactly once (the draft's token is the idempotency key) and
-deletes the draft; declining or leaving the device idle deletes it too.
+deletes the draft; withdrawing or leaving the device idle deletes it too.
+
+Writes per participant are few, because a room of phones shares one disk: nothing is written
+before consent (choosing a language or declining writes nothing at all), agreeing is one INSERT
+(:func:`start`), a screen is at most one UPDATE and none when what it sends is what the draft
+holds already (:func:`update`), and submitting is one transaction (:func:`submit`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -187,10 +192,13 @@ class Draft:
     consented: bool
     answers: dict[str, Any]
     demographics: dict[str, Any]
+    # When the draft was last written: a draft not written for the idle time is discarded.
+    updated_at: datetime
 
 
 def start(consultation_id: str, language: str, channel: str) -> str:
-    """Begin a participant's answers; return the secret token for their cookie."""
+    """The participant agreed: keep their draft, consented, in one INSERT; return the secret
+    token for their cookie. This is a participant's first write: nothing exists before it."""
     token = secrets.token_urlsafe(24)
     with writing() as session:
         session.add(
@@ -199,6 +207,8 @@ def start(consultation_id: str, language: str, channel: str) -> str:
                 consultation_id=consultation_id,
                 channel=channel,
                 language=language,
+                consented=True,
+                updated_at=utcnow(),
             )
         )
     return token
@@ -222,7 +232,7 @@ def load(token: str | None, consultation_id: str, idle: timedelta = DEFAULT_IDLE
     row = db.session.connection().execute(_DRAFT, {"token_hash": _hash(token)}).first()
     if row is None or row.consultation_id != consultation_id:
         return None
-    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+    updated = _aware(row.updated_at)
     if utcnow() - updated > idle:
         discard(token)
         return None
@@ -234,19 +244,47 @@ def load(token: str | None, consultation_id: str, idle: timedelta = DEFAULT_IDLE
         row.consented,
         json.loads(row.answers),
         json.loads(row.demographics),
+        updated,
     )
 
 
-def update(draft: Draft, **changes: Any) -> None:
-    """Save part of a draft (language, consent, one answer, demographics) in one statement."""
-    values: dict[str, Any] = {"updated_at": utcnow()}
-    if "language" in changes:
-        values["language"] = changes["language"]
-    if "consented" in changes:
-        values["consented"] = bool(changes["consented"])
+def _aware(moment: datetime) -> datetime:
+    """A stored time as UTC (SQLite gives it back without its zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _as_stored(value: Any) -> Any:
+    """``value`` as it reads back from the draft's JSON (tuples become lists, and so on)."""
+    return json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def update(draft: Draft, refresh_after: timedelta | None = None, **changes: Any) -> bool:
+    """Save what changed of a draft (language, consent, answers, demographics) in one UPDATE.
+
+    Changes equal to what the draft holds are not written, and when nothing is left nothing
+    is written at all (pressing Next or Back over an unchanged answer costs no disk write).
+    Only with ``refresh_after``, a draft last written longer ago than that is written anyway
+    (its time alone): the idle rule (:func:`load`) counts from the last write, so a participant
+    still going through the screens without changing anything is not taken for gone.
+
+    Returns True when a write was made; ``draft`` then holds what was saved.
+    """
+    values: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
+    if "language" in changes and changes["language"] != draft.language:
+        values["language"] = kept["language"] = changes["language"]
+    if "consented" in changes and bool(changes["consented"]) != draft.consented:
+        values["consented"] = kept["consented"] = bool(changes["consented"])
     for name in ("answers", "demographics"):
         if name in changes:
-            values[name] = json.dumps(changes[name], ensure_ascii=False)
+            stored = _as_stored(changes[name])
+            if stored != getattr(draft, name):
+                values[name] = json.dumps(stored, ensure_ascii=False)
+                kept[name] = stored
+    now = utcnow()
+    if not values and (refresh_after is None or now - draft.updated_at <= refresh_after):
+        return False
+    values["updated_at"] = kept["updated_at"] = now
     with writing() as session:
         result = session.execute(
             sa_update(ParticipantDraft)
@@ -256,14 +294,25 @@ def update(draft: Draft, **changes: Any) -> None:
         )
         if not getattr(result, "rowcount", 0):
             raise IntakeError(_l("Your answers were cleared because the device was left idle."))
+    for name, value in kept.items():
+        setattr(draft, name, value)
+    return True
 
 
-def discard(token: str) -> None:
+def discard(token: str) -> bool:
     """Forget a participant's unfinished answers, in the database file and (unless others are
-    busy at that moment) in its write-ahead log too."""
+    busy at that moment) in its write-ahead log too. Writes nothing when there are none;
+    True when there were."""
+    token_hash = _hash(token)
+    held = db.session.connection().execute(
+        select(ParticipantDraft.token_hash).where(ParticipantDraft.token_hash == token_hash)
+    )
+    if held.first() is None:
+        return False
     with writing() as session:
-        session.execute(delete(ParticipantDraft).where(ParticipantDraft.token_hash == _hash(token)))
+        session.execute(delete(ParticipantDraft).where(ParticipantDraft.token_hash == token_hash))
     truncate_log_if_idle()
+    return True
 
 
 def submit(draft: Draft) -> str:
