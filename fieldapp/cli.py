@@ -443,10 +443,13 @@ def serve(path: Path, port: int) -> None:
         say(N_("fieldapp has stopped."))
     finally:
         server.close()
-        from .database import close_database
+        from .database import close_database, save_write_wait_stats
+        from .lan import stop_all
 
+        stop_all()  # the phones' listeners are child processes: they stop with fieldapp
         with app.app_context():
             close_database()
+        save_write_wait_stats(path, "facilitator")
         for number, handler in before.items():
             signal.signal(number, handler)
 
@@ -680,3 +683,7 @@ from . import cli_receipts  # noqa: E402,F401
 # isort: split
 # Adds "fieldapp recover".
 from . import cli_recover  # noqa: E402,F401
+
+# isort: split
+# Adds the hidden "fieldapp participants-listener" (the phones' listener, started by lan.py).
+from . import cli_listener  # noqa: E402,F401

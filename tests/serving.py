@@ -42,24 +42,34 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
 
 
 class Server:
-    """``run.py --port N`` on an instance folder; can be stopped, or killed like a power cut."""
+    """``run.py --port N`` on an instance folder; can be stopped, or killed like a power cut.
 
-    def __init__(self, folder: Path) -> None:
+    ``env`` adds environment variables (``FIELDAPP_LAN_ADDRESS``...). With ``own_terminal``
+    the server leads a process group of its own, as a program started in a terminal does, so
+    that :meth:`interrupt` can send Ctrl+C's SIGINT to it and its children and nothing else.
+    """
+
+    def __init__(
+        self, folder: Path, env: dict[str, str] | None = None, own_terminal: bool = False
+    ) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 -- closed in stop()
+        self.env = env or {}
+        self.own_terminal = own_terminal
 
     def start(self) -> None:
         """Start and wait until the server answers (its output goes to a temporary file)."""
-        env = {**os.environ, "FIELDAPP_INSTANCE": str(self.folder)}
+        env = {**os.environ, "FIELDAPP_INSTANCE": str(self.folder), **self.env}
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "run.py"), "--port", str(self.port)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            start_new_session=self.own_terminal,
         )
         try:
             wait_for(self.url + "/static/css/app.css", self.process)
@@ -78,12 +88,53 @@ class Server:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def interrupt(self) -> None:
+        """Press Ctrl+C in the server's terminal: SIGINT to its whole process group."""
+        assert self.process is not None
+        assert self.own_terminal, "only a server in a process group of its own"
+        os.killpg(self.process.pid, signal.SIGINT)
+
+    def children(self) -> list[int]:
+        """The process ids of the server's child processes (Linux)."""
+        assert self.process is not None
+        return children_of(self.process.pid)
+
     def stop(self) -> None:
         """Stop the server the ordinary way."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.log.close()
+
+
+def children_of(pid: int) -> list[int]:
+    """The process ids of ``pid``'s children, from ``/proc`` (Linux); [] once it is gone."""
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in listing.read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return sorted(set(found))
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (ended, not yet reaped by its parent) is not alive."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def wait_until(condition, timeout: float, step: float = 0.05) -> bool:  # noqa: ANN001
+    """Poll ``condition()`` until it is true or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return bool(condition())
 
 
 @contextmanager

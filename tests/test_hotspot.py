@@ -134,7 +134,7 @@ def test_stopping_the_listener_closes_the_phones_connections(tmp_path):
                 response.read()
         finally:
             lan.stop("keep-alive")
-        assert not listener.thread.is_alive()
+        assert not listener.is_alive()  # the listener's process has ended
         assert connection.sock is not None
         assert connection.sock.recv(1) == b""  # closed by the laptop, not left hanging
     finally:
@@ -400,8 +400,7 @@ def laptop_side(folder: Path) -> None:
                     answer = {"url": listener.url if listener else None, "code": code}
                 print(json.dumps(answer), flush=True)
         finally:
-            for record_id in list(lan._listeners):
-                lan.stop(record_id)
+            lan.stop_all()
 
 
 PHONE_GET = """

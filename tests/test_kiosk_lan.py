@@ -54,7 +54,7 @@ def open_code(app, record_id: str) -> str | None:
 
 
 def stored_submissions(app) -> list[Submission]:
-    """The submissions on the laptop (written by the listener's own threads)."""
+    """The submissions on the laptop (written by the listener's own process)."""
     with app.app_context():
         return db.session.query(Submission).all()
 
