@@ -40,10 +40,13 @@ import ifaddr
 
 from .config import SERVER_THREADS
 
-# Sized for a room of phones: each browser opens up to 6 connections (SECURITY.md L-01).
+# Sized for a room of phones (SECURITY.md L-01). Each browser opens up to 6 connections and
+# keeps them open between pages, so 90 phones hold about 360 (bench/room.py): with a limit of
+# 300 the last phones to arrive waited 7-10 s for their start page. 500, not 6 x 90 = 540:
+# on Windows waitress waits with select(), which CPython there builds for at most 512 sockets.
 WAITRESS_SETTINGS: dict[str, Any] = {
     "threads": SERVER_THREADS,
-    "connection_limit": 300,
+    "connection_limit": 500,
     "channel_timeout": 30,
     "asyncore_use_poll": True,
     "max_request_body_size": 64 * 1024,

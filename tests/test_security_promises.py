@@ -284,9 +284,10 @@ def test_stopping_the_server_checkpoints_the_wal(tmp_path) -> None:
 
 
 def assert_room_sized(adjustments) -> None:
-    """Threads 8, room for 300 connections, idle connections dropped after 30 s, poll()."""
+    """Threads 8, room for the 360 connections 90 phones keep open (bench/room.py) but within
+    the 512 sockets select() takes on Windows, idle connections dropped after 30 s, poll()."""
     assert adjustments.threads == 8
-    assert adjustments.connection_limit >= 300
+    assert 400 <= adjustments.connection_limit <= 500
     assert adjustments.channel_timeout == 30
     assert adjustments.asyncore_use_poll is True
 
