@@ -95,25 +95,44 @@ def _hashed_filename(manifest: dict[str, str]) -> Callable[[str, dict[str, Any]]
     return hashed
 
 
+# What WhiteNoise found in the static folders, per kind of app (the headers differ): scanned
+# once per process, since the files do not change while fieldapp runs (autorefresh off).
+# Scanning stats every file and builds its headers: 4-5 ms, for each of the thousands of
+# apps the test suite builds, and at each start of the phones' listener.
+_scanned: dict[bool, tuple[dict[str, str], dict[str, Any]]] = {}
+
+
+def _files(participant_only: bool) -> tuple[dict[str, str], dict[str, Any]]:
+    """The manifest and WhiteNoise's table of files (address -> file) for one kind of app."""
+    found = _scanned.get(participant_only)
+    if found is None:
+        manifest = read_manifest()
+        scan = WhiteNoise(
+            None,
+            autorefresh=False,
+            max_age=PLAIN_MAX_AGE,
+            allow_all_origins=False,  # same origin only: nothing is served to other sites
+            mimetypes={".ico": "image/vnd.microsoft.icon"},  # as Flask named it (IANA's name)
+            add_headers_function=_policy_headers(participant_only),
+            immutable_file_test=_immutable_test(PREFIX + hashed for hashed in manifest.values()),
+        )
+        scan.add_files(str(STATIC), prefix=PREFIX)  # the plain names
+        if DIST.is_dir():
+            scan.add_files(str(DIST), prefix=PREFIX)  # the hashed names, with .br and .gz
+        found = _scanned[participant_only] = (manifest, scan.files)
+    return found
+
+
 def init_app(app: Flask) -> None:
     """Put WhiteNoise in front of ``app`` and make ``url_for('static')`` give hashed names.
 
     Used by every app :func:`fieldapp.create_app` builds: the facilitator's and the
     participant listener's (``participant_only``).
     """
-    manifest = read_manifest()
-    files = WhiteNoise(
-        app.wsgi_app,
-        autorefresh=False,
-        max_age=PLAIN_MAX_AGE,
-        allow_all_origins=False,  # same origin only: nothing is served to other sites
-        mimetypes={".ico": "image/vnd.microsoft.icon"},  # as Flask named it (IANA's name)
-        add_headers_function=_policy_headers(bool(app.config.get("PARTICIPANT_ONLY"))),
-        immutable_file_test=_immutable_test(PREFIX + hashed for hashed in manifest.values()),
-    )
-    files.add_files(str(STATIC), prefix=PREFIX)  # the plain names
-    if DIST.is_dir():
-        files.add_files(str(DIST), prefix=PREFIX)  # the hashed names, with .br and .gz
+    participant_only = bool(app.config.get("PARTICIPANT_ONLY"))
+    manifest, known = _files(participant_only)
+    files = WhiteNoise(app.wsgi_app, autorefresh=False)
+    files.files = dict(known)  # the scan's result: the same for every app of this process
     app.wsgi_app = files  # type: ignore[method-assign]
     app.url_defaults(_hashed_filename(manifest))
     app.extensions["fieldapp_static_manifest"] = manifest
