@@ -8,8 +8,13 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
 
 from fieldapp import lan
 from fieldapp.extensions import db
@@ -23,8 +28,10 @@ from .sync_world import meeting_laptop, site
 HOTSPOT = "127.0.0.2"
 
 
-@pytest.fixture
-def office(tmp_path):
+@contextmanager
+def signed_in_office(tmp_path: Path) -> Iterator[tuple[Flask, Any, str, str, str]]:
+    """A laptop whose phones' address is 127.0.0.2 (any free port) and its signed-in
+    facilitator (a test client): app, facilitator, consultation id, join code, question id."""
     folder, code, question = meeting_laptop(tmp_path, languages=("ku", "ar"))
     config = {
         "WTF_CSRF_ENABLED": False,
@@ -38,6 +45,12 @@ def office(tmp_path):
             record_id = intake.meeting_for(code).consultation.id
         facilitator = app.test_client()
         login(facilitator)
+        yield app, facilitator, record_id, code, question
+
+
+@pytest.fixture
+def office(tmp_path):
+    with signed_in_office(tmp_path) as (app, facilitator, record_id, _code, question):
         facilitator.post(f"/consultations/{record_id}/intake/phones")
         listener = lan.running(record_id)
         assert listener is not None

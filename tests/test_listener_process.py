@@ -35,10 +35,11 @@ from fieldapp.database import writing
 from fieldapp.models import Role
 from fieldapp.services import intake
 
-from .conftest import PASSWORD, add_user, login
+from .conftest import PASSWORD, add_user
 from .participants import Phone, give_input
 from .serving import Server, free_port, process_alive, wait_until
 from .sync_world import meeting_laptop, opened, site
+from .test_kiosk_lan import signed_in_office
 
 HOTSPOT = "127.0.0.2"
 linux_only = pytest.mark.skipif(
@@ -71,22 +72,11 @@ def stored_answers(folder: Path, question: str) -> list[str]:
 
 @pytest.fixture
 def office(tmp_path):
-    """A signed-in facilitator (test client) whose consultation is open to phones."""
-    folder, code, question = meeting_laptop(tmp_path, languages=("ku", "ar"))
-    config = {
-        "WTF_CSRF_ENABLED": False,
-        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
-        "LAN_ADDRESS": HOTSPOT,
-        "LAN_PORT": 0,
-    }
-    with site(folder, **config) as app:
-        add_user(app, "amira", Role.COORDINATOR)
-        with app.app_context():
-            record_id = intake.meeting_for(code).consultation.id
-        facilitator = app.test_client()
-        login(facilitator)
+    """A signed-in facilitator (test client) who may open the consultation to phones; every
+    listener is stopped after the test."""
+    with signed_in_office(tmp_path) as opened_office:
         try:
-            yield app, facilitator, record_id, code, question
+            yield opened_office
         finally:
             lan.stop_all()
 
