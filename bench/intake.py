@@ -345,11 +345,14 @@ def main() -> None:
     """Build a laptop, let phones in as a facilitator does, run the loops, print JSON."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--processes", type=int, default=2, help="listener processes, 1-4")
     args = parser.parse_args()
     from bench.room_env import build_stress_laptop, free_port, laptop_running
 
     with tempfile.TemporaryDirectory(prefix="fieldapp-intake-") as folder:
-        laptop, _code, question = build_stress_laptop(Path(folder), "127.0.0.1", free_port())
+        laptop, _code, question = build_stress_laptop(
+            Path(folder), "127.0.0.1", free_port(), args.processes
+        )
         with laptop_running(laptop) as running:
             results = stress(running.phone_url, question, args.seconds)
     print(json.dumps(results, indent=2, ensure_ascii=False))

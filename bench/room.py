@@ -658,8 +658,10 @@ def run_room(
     weak: bool = False,
     half_a_core: bool = False,
     poll_every: float = 5.0,
+    processes: int = 2,
 ) -> dict[str, Any]:
-    """One room on a fresh laptop; its figures (or why it was skipped)."""
+    """One room on a fresh laptop, its phones served by ``processes`` listener processes;
+    its figures (or why it was skipped)."""
     from bench import room_env
 
     if weak and (reason := room_env.namespaces_unavailable()):
@@ -692,7 +694,7 @@ def run_room(
             if isinstance(got, str):
                 return {"skipped": got}
             limit = got
-        laptop = room_env.build_laptop(folder, lan, port)
+        laptop = room_env.build_laptop(folder, lan, port, processes)
         running = stack.enter_context(
             room_env.laptop_running(laptop, laptop_ns, limit, poll_every=poll_every)
         )
@@ -719,20 +721,21 @@ def run_room(
         overview = running.facilitator.read(timeout=60)
         cpu = {
             "app_cpu_s": room_env.cpu_seconds(server.pid),
-            "listener_cpu_s": room_env.cpu_seconds(server.listener) if server.listener else None,
+            "listener_cpu_s": [room_env.cpu_seconds(pid) for pid in server.listeners],
         }
         listener = {
             "app_pid": server.pid,
-            "listener_pid": server.listener,
-            "listener_separate_process": server.listener is not None
-            and server.listener != server.pid,
+            "listener_pids": server.listeners,
+            "listener_separate_process": bool(server.listeners)
+            and server.pid not in server.listeners,
         }
         limit_stats = None
         if limit is not None:
             limit_stats = {
                 **limit.stats(),
                 "app_limited": limit.holds(server.pid),
-                "listener_limited": server.listener is not None and limit.holds(server.listener),
+                "listener_limited": bool(server.listeners)
+                and all(limit.holds(pid) for pid in server.listeners),
             }
         stack.close()  # stops the server (Ctrl+C), removes the namespaces and the cgroup
         if net is not None:
@@ -756,20 +759,20 @@ def run_room(
     raise AssertionError("unreachable")
 
 
-def run_stress(seconds: float, clients: tuple[int, ...]) -> dict[str, Any]:
+def run_stress(seconds: float, clients: tuple[int, ...], processes: int = 2) -> dict[str, Any]:
     """bench/intake.py's closed loops against the phones' listener of a fresh laptop."""
     from bench import intake, room_env
 
     with tempfile.TemporaryDirectory(prefix="fieldapp-stress-") as folder:
         laptop, _code, question = room_env.build_stress_laptop(
-            Path(folder), "127.0.0.1", room_env.free_port()
+            Path(folder), "127.0.0.1", room_env.free_port(), processes
         )
         with room_env.laptop_running(laptop) as running:
             before = resource.getrusage(resource.RUSAGE_SELF)
             figures = intake.stress(running.phone_url, question, seconds, clients)
             after = resource.getrusage(resource.RUSAGE_SELF)
-            listener = running.server.listener
-            separate = listener is not None and listener != running.server.pid
+            listeners = running.server.listeners
+            separate = bool(listeners) and running.server.pid not in listeners
     top = figures[f"{max(clients)}_clients"]
     return {
         "clients": max(clients),
@@ -922,6 +925,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--stress-seconds", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--processes", type=int, default=2, help="listener processes (LAN_PROCESSES), 1-4"
+    )
     args = parser.parse_args(argv)
     if args.worker == "phones":
         phones_worker()
@@ -939,7 +945,13 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {}
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "room": lambda: run_room(
-            "room", args.phones, window, args.time_scale, args.seed, poll_every=poll
+            "room",
+            args.phones,
+            window,
+            args.time_scale,
+            args.seed,
+            poll_every=poll,
+            processes=args.processes,
         ),
         "weak_network": lambda: run_room(
             "weak_network",
@@ -949,6 +961,7 @@ def main(argv: list[str] | None = None) -> None:
             args.seed,
             weak=True,
             poll_every=poll,
+            processes=args.processes,
         ),
         "old_laptop": lambda: run_room(
             "old_laptop",
@@ -958,8 +971,9 @@ def main(argv: list[str] | None = None) -> None:
             args.seed,
             half_a_core=True,
             poll_every=poll,
+            processes=args.processes,
         ),
-        "stress_90": lambda: run_stress(args.stress_seconds, (30, 90)),
+        "stress_90": lambda: run_stress(args.stress_seconds, (30, 90), args.processes),
     }
     try:
         with _interrupts_unwind():
@@ -991,6 +1005,7 @@ def main(argv: list[str] | None = None) -> None:
                 "all_met": all(t["met"] for t in found),
                 "settings": {
                     "phones": args.phones,
+                    "listener_processes": args.processes,
                     "arrival_window_s": window,
                     "time_scale": args.time_scale,
                     "think_s": THINK,

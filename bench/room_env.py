@@ -172,8 +172,9 @@ def _account(folder: Path) -> None:
         )
 
 
-def build_laptop(root: Path, lan_address: str, lan_port: int) -> Laptop:
-    """A field laptop with the room's consultation (input not open yet) and an account."""
+def build_laptop(root: Path, lan_address: str, lan_port: int, processes: int = 2) -> Laptop:
+    """A field laptop with the room's consultation (input not open yet) and an account; its
+    phones served by ``processes`` listener processes (``LAN_PROCESSES``)."""
     sys.path.insert(0, str(ROOT))
     from fieldapp.models import DeviceRole
     from fieldapp.services import workspace
@@ -200,12 +201,17 @@ def build_laptop(root: Path, lan_address: str, lan_port: int) -> Laptop:
         for question in QUESTIONS:
             workspace.add_question(record_id, {**question, "original_language": "ar"})
     _account(laptop.folder)
-    write_settings(laptop.folder, LAN_ADDRESS=lan_address, LAN_PORT=lan_port)
+    write_settings(
+        laptop.folder, LAN_ADDRESS=lan_address, LAN_PORT=lan_port, LAN_PROCESSES=processes
+    )
     return Laptop(laptop.folder, record_id, lan_address, lan_port)
 
 
-def build_stress_laptop(root: Path, lan_address: str, lan_port: int) -> tuple[Laptop, str, str]:
-    """bench/intake.py's laptop (one free-text question, input open) with an account.
+def build_stress_laptop(
+    root: Path, lan_address: str, lan_port: int, processes: int = 2
+) -> tuple[Laptop, str, str]:
+    """bench/intake.py's laptop (one free-text question, input open) with an account, its
+    phones served by ``processes`` listener processes.
 
     Returns the laptop, the join code and the question's id.
     """
@@ -217,7 +223,7 @@ def build_stress_laptop(root: Path, lan_address: str, lan_port: int) -> tuple[La
     with opened(folder):
         record_id = intake.meeting_for(code).consultation.id  # type: ignore[union-attr]
     _account(folder)
-    write_settings(folder, LAN_ADDRESS=lan_address, LAN_PORT=lan_port)
+    write_settings(folder, LAN_ADDRESS=lan_address, LAN_PORT=lan_port, LAN_PROCESSES=processes)
     return Laptop(folder, record_id, lan_address, lan_port), code, question
 
 
@@ -243,30 +249,31 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def listening_pid(namespace_pid: int, host: str, port: int) -> int | None:
-    """The process holding the listening socket ``host:port`` in ``namespace_pid``'s network."""
+def listening_pids(namespace_pid: int, host: str, port: int) -> list[int]:
+    """The processes holding the listening socket ``host:port`` in ``namespace_pid``'s
+    network: the facilitator's app, which binds it, and the listener processes it handed it to."""
     wanted = f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
     inodes = set()
     try:
         table = Path(f"/proc/{namespace_pid}/net/tcp").read_text().splitlines()[1:]
     except OSError:
-        return None
+        return []
     for line in table:
         columns = line.split()
         if columns[1] == wanted and columns[3] == "0A":  # LISTEN
             inodes.add(f"socket:[{columns[9]}]")
+    holders: list[int] = []
     if not inodes:
-        return None
+        return holders
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            for fd in (entry / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    return int(entry.name)
+            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                holders.append(int(entry.name))
         except OSError:
             continue
-    return None
+    return sorted(holders)
 
 
 class Worker:
@@ -381,7 +388,7 @@ class LaptopServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[Any] | None = None
         self.log = Path(laptop.folder.parent / "server.log")
-        self.listener: int | None = None
+        self.listeners: list[int] = []
         self.stopped: dict[str, Any] = {}
 
     def start(self) -> None:
@@ -405,12 +412,15 @@ class LaptopServer:
         assert self.process is not None
         return self.process.pid
 
-    def find_listener(self) -> int | None:
-        """The process that holds the phones' address (and put it under the CPU limit too)."""
-        self.listener = listening_pid(self.pid, self.laptop.lan_address, self.laptop.lan_port)
-        if self.listener is not None and self.limit is not None:
-            self.limit.add(self.listener)
-        return self.listener
+    def find_listeners(self) -> list[int]:
+        """The processes that serve the phones' address, other than the app that bound it
+        (and put them under the CPU limit too)."""
+        holders = listening_pids(self.pid, self.laptop.lan_address, self.laptop.lan_port)
+        self.listeners = [pid for pid in holders if pid != self.pid]
+        if self.limit is not None:
+            for pid in self.listeners:
+                self.limit.add(pid)
+        return self.listeners
 
     def running(self) -> bool:
         """The server process has not exited."""
@@ -431,14 +441,13 @@ class LaptopServer:
             self.process.send_signal(signal.SIGINT)
         _end(self.process, grace=15)
         orphan = False
-        if self.listener is not None and self.listener != self.pid:
-            deadline = time.monotonic() + 10
-            while alive(self.listener) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if alive(self.listener):  # a listener that outlived its parent: ours to end
-                orphan = True
-                with contextlib.suppress(OSError):
-                    os.kill(self.listener, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(map(alive, self.listeners)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in filter(alive, self.listeners):  # a listener that outlived its parent
+            orphan = True
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         return {"returncode": self.process.returncode, "listener_outlived_app": orphan}
 
 
@@ -821,9 +830,9 @@ def laptop_running(
         shown = urllib.parse.urlsplit(ready["phone_url"]).hostname
         if shown != laptop.lan_address:
             raise RuntimeError(f"the overview shows {shown}, not {laptop.lan_address}")
-        if server.find_listener() is None:
-            time.sleep(0.5)  # a child process may still be binding
-            server.find_listener()
+        if not server.find_listeners():
+            time.sleep(0.5)  # a child process may still be starting
+            server.find_listeners()
         yield Running(server, facilitator, ready["phone_url"], ready["code"])
     finally:
         if facilitator is not None:

@@ -21,11 +21,13 @@ the parent's supervisor never mistakes for a crash.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -132,8 +134,32 @@ def close_server(server: Any, thread: threading.Thread) -> None:
     thread.join(timeout=SERVER_STOP_SECONDS)
 
 
-def serve_participants(folder: Path, host: str, port: int) -> int:
-    """Serve the participant pages on ``host:port`` until told to stop; the exit code."""
+def inherited_socket(fd: int | None, on_stdin: bool) -> socket.socket | None:
+    """The listening socket the parent handed over: a descriptor this process inherited
+    (Linux, macOS), or ``socket.share``'s bytes on the first line of standard input
+    (Windows). None when there is none: this process binds its address itself."""
+    if fd is not None:
+        return socket.socket(fileno=fd)
+    if on_stdin:
+        line = sys.stdin.buffer.readline()
+        return socket.fromshare(base64.b64decode(line.strip()))  # type: ignore[attr-defined,unused-ignore]
+    return None
+
+
+def serve_participants(
+    folder: Path,
+    host: str,
+    port: int,
+    *,
+    listening: socket.socket | None = None,
+    slot: int = 1,
+    processes: int = 1,
+) -> int:
+    """Serve the participant pages until told to stop; the exit code.
+
+    On ``listening`` when the parent handed over its socket (one of ``processes`` children
+    serving it; this is number ``slot``), else on ``host:port`` bound here.
+    """
     import waitress
 
     from . import create_app
@@ -149,11 +175,14 @@ def serve_participants(folder: Path, host: str, port: int) -> int:
     try:
         refuse_every_address(host)
         app = create_app(
-            {"TRUSTED_HOSTS": [host, f"{host}:{port}"]},
+            {"TRUSTED_HOSTS": [host, f"{host}:{port}"], "PARTICIPANT_PROCESSES": processes},
             instance_path=folder,
             participant_only=True,
         )
-        server = waitress.create_server(app, host=host, port=port, **WAITRESS_SETTINGS)
+        if listening is not None:
+            server = waitress.create_server(app, sockets=[listening], **WAITRESS_SETTINGS)
+        else:
+            server = waitress.create_server(app, host=host, port=port, **WAITRESS_SETTINGS)
     except OSError as error:  # the address is taken or is not this machine's
         tell_parent(ERROR, {"reason": error.strerror or str(error), "errno": error.errno})
         return EXIT_CANNOT_LISTEN
@@ -179,7 +208,7 @@ def serve_participants(folder: Path, host: str, port: int) -> int:
             from .extensions import db
 
             db.engine.dispose()
-    save_write_wait_stats(folder, "participants")
+    save_write_wait_stats(folder, "participants" if slot == 1 else f"participants-{slot}")
     tell_parent(STOPPED, {"write_wait": waits()})
     return 0 if asked else EXIT_CRASHED
 
@@ -187,7 +216,20 @@ def serve_participants(folder: Path, host: str, port: int) -> int:
 @cli.command("participants-listener", hidden=True, with_appcontext=False)
 @click.option("--host", required=True, help="The one address to listen on (never 0.0.0.0).")
 @click.option("--port", type=click.IntRange(0, 65535), required=True)
+@click.option("--socket-fd", type=click.IntRange(0), help="An inherited listening socket.")
+@click.option(
+    "--socket-on-stdin", is_flag=True, help="The listening socket, shared, on standard input."
+)
+@click.option("--slot", type=click.IntRange(1), default=1, help="Which of the processes this is.")
+@click.option("--processes", type=click.IntRange(1), default=1, help="How many serve the socket.")
 @reports_instance_errors
-def participants_listener_command(host: str, port: int) -> None:
+def participants_listener_command(
+    host: str, port: int, socket_fd: int | None, socket_on_stdin: bool, slot: int, processes: int
+) -> None:
     """Serve the participant pages for phones until standard input closes (fieldapp.lan)."""
-    sys.exit(serve_participants(instance_path(), host, port))
+    listening = inherited_socket(socket_fd, socket_on_stdin)
+    sys.exit(
+        serve_participants(
+            instance_path(), host, port, listening=listening, slot=slot, processes=processes
+        )
+    )

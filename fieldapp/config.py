@@ -93,6 +93,9 @@ class Defaults:
     # on its network, found when a facilitator opens intake) and port of their listener.
     LAN_ADDRESS: str | None = None
     LAN_PORT = 8080
+    # How many processes serve the phones (fieldapp/lan.py): two where there are two cores or
+    # more, so that a room of phones can use both; one on a single core. At most 4.
+    LAN_PROCESSES = 2 if (os.cpu_count() or 1) >= 2 else 1
     # A participant's device left this long untouched forgets unsent answers (kiosk and phones).
     KIOSK_IDLE_SECONDS = 300
     # Small counts (1 to MIN_CELL_COUNT - 1) are shown as "<k" on every dashboard, report and
@@ -220,7 +223,7 @@ def environment_overrides(environ: os._Environ[str] | dict[str, str]) -> dict[st
         overrides["SQLALCHEMY_DATABASE_URI"] = url
     if environ.get("FIELDAPP_LAN_ADDRESS"):
         overrides["LAN_ADDRESS"] = environ["FIELDAPP_LAN_ADDRESS"]
-    for name in ("IDLE_TIMEOUT_MINUTES", "LOGIN_MAX_FAILURES", "LAN_PORT"):
+    for name in ("IDLE_TIMEOUT_MINUTES", "LOGIN_MAX_FAILURES", "LAN_PORT", "LAN_PROCESSES"):
         value = environ.get(f"FIELDAPP_{name}")
         if value:
             overrides[name] = int(value)

@@ -13,11 +13,21 @@ listener restarts a child that dies while its consultation is still open to phon
 pauses growing between attempts, so the address shown on the facilitator's page keeps
 working. Every child is stopped when the facilitator's process exits (``atexit``, and
 ``cli.serve``'s own clean stop).
+
+A listener is one or more such processes on one listening socket (``LAN_PROCESSES``; two on
+a machine with two cores or more). The facilitator's process binds the socket, so that a port
+already taken is refused at once and a restarted child finds its address still open, and
+hands it to each child (inherited on Linux and macOS, ``socket.share`` on Windows); the
+system gives each new connection to whichever child accepts it first. One Python process
+spends most of a question page holding the interpreter's lock; a second one on the other core
+more than doubled what 90 phones got (bench/README.md). Each child has a supervisor of its
+own, and one crashed child leaves the others serving.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import errno
 import ipaddress
@@ -52,6 +62,12 @@ WAITRESS_SETTINGS: dict[str, Any] = {
     "max_request_body_size": 64 * 1024,
     "ident": "fieldapp",
 }
+
+# The listening socket's queue of connections not yet accepted (waitress's own default).
+LISTEN_BACKLOG = 1024
+# At most this many listener processes, whatever the settings say (each holds the app and a
+# pool of database connections: 40-60 MB).
+MAX_PROCESSES = 4
 
 # How long start() waits for the child to listen (importing fieldapp and opening the database
 # take 1-2 s on a laptop, more on an old one busy with a browser).
@@ -92,7 +108,9 @@ class ServerReport:
 class _Child:
     """One run of the listener process, and the thread that reads what it says."""
 
-    def __init__(self, instance_path: Path, host: str, port: int) -> None:
+    def __init__(
+        self, instance_path: Path, listening: socket.socket, slot: int, processes: int
+    ) -> None:
         self.started = time.monotonic()
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.write_wait: dict[str, Any] | None = None
@@ -101,18 +119,30 @@ class _Child:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(PACKAGE_ROOT), *filter(None, [env.get("PYTHONPATH")])]
         )
+        host, port = listening.getsockname()[:2]
         argv = [sys.executable, "-m", "fieldapp", "--instance", str(instance_path)]
         argv += ["participants-listener", "--host", host, "--port", str(port)]
+        argv += ["--slot", str(slot), "--processes", str(processes)]
+        shared = sys.platform == "win32"
+        argv += ["--socket-on-stdin"] if shared else ["--socket-fd", str(listening.fileno())]
         self.process = subprocess.Popen(  # noqa: S603 -- this Python running fieldapp itself
             argv,
-            stdin=subprocess.PIPE,  # never written: its end is the parent's end
+            stdin=subprocess.PIPE,  # the socket on Windows, then nothing: its end is ours
             stdout=subprocess.PIPE,
             text=True,
             encoding="utf-8",
             errors="replace",
             env=env,
             close_fds=True,
+            pass_fds=() if shared else (listening.fileno(),),
         )
+        if shared:  # a duplicate of the socket that only this child can take up
+            shared_bytes = listening.share(self.process.pid)  # type: ignore[attr-defined,unused-ignore]
+            hand_over = base64.b64encode(shared_bytes).decode("ascii")
+            with contextlib.suppress(OSError):
+                assert self.process.stdin is not None  # noqa: S101 -- opened with stdin=PIPE
+                self.process.stdin.write(hand_over + "\n")
+                self.process.stdin.flush()
         self.reader = threading.Thread(target=self._read, name="participants-reader", daemon=True)
         self.reader.start()
 
@@ -193,40 +223,96 @@ class _Child:
                     stream.close()
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (port 0: any free one), to hand to the children.
+
+    OSError when the port is taken or the address is not this machine's. As waitress does for
+    its own sockets: ``SO_REUSEADDR`` where it only lets a restarted server take its port
+    back at once (not on Windows, where it would let another program share the port; there
+    ``SO_EXCLUSIVEADDRUSE`` keeps it ours).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if sys.platform == "win32":
+            exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+            if exclusive is not None:
+                listening.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        else:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(LISTEN_BACKLOG)
+    except OSError:
+        listening.close()
+        raise
+    return listening
+
+
+def merged_write_waits(waits: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The write-lock waits of several children as one: counts added, the longest wait, and
+    for p50/p99 the worst child's (an upper bound: the children's samples are not kept)."""
+    if not waits:
+        return None
+    if len(waits) == 1:
+        return dict(waits[0])
+    merged = dict(waits[0])
+    for name in ("count", "contended"):
+        merged[name] = sum(int(wait.get(name, 0)) for wait in waits)
+    for name in ("p50_ms", "p99_ms", "max_ms"):
+        merged[name] = max(float(wait.get(name, 0.0)) for wait in waits)
+    return merged
+
+
 @dataclass(eq=False)
 class Listener:
-    """A participant listener: a child process, restarted by its supervisor if it crashes."""
+    """A participant listener: one listening socket served by ``processes`` children, each
+    restarted by its own supervisor if it crashes."""
 
     key: str
     host: str
     port: int
     instance_path: Path
-    restarts: int = 0  # how many times the supervisor started a crashed child again
-    _child: _Child | None = field(default=None, repr=False)
+    processes: int = 1
+    restarts: int = 0  # how many times a supervisor started a crashed child again
+    _socket: socket.socket | None = field(default=None, repr=False)
+    _children: dict[int, _Child] = field(default_factory=dict, repr=False)
+    _given_up: set[int] = field(default_factory=set, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _supervisor: threading.Thread | None = field(default=None, repr=False)
+    _supervisors: list[threading.Thread] = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
         """The address participants type or scan."""
         return f"http://{self.host}:{self.port}"
 
+    def _first(self) -> _Child:
+        with self._guard:
+            children = [self._children[slot] for slot in sorted(self._children)]
+        assert children, "no child was started"  # noqa: S101 -- set before it is handed out
+        return children[0]
+
     @property
     def pid(self) -> int:
-        """The process id of the child serving now."""
-        assert self._child is not None  # noqa: S101 -- set before the listener is handed out
-        return int(self._child.process.pid)
+        """The process id of the first child serving now."""
+        return int(self._first().process.pid)
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the children serving now, by slot."""
+        with self._guard:
+            return [int(self._children[slot].process.pid) for slot in sorted(self._children)]
 
     def is_alive(self) -> bool:
-        """True while the child serving now runs."""
-        return self._child is not None and self._child.process.poll() is None
+        """True while at least one child serves."""
+        with self._guard:
+            children = list(self._children.values())
+        return any(child.process.poll() is None for child in children)
 
     @property
     def server(self) -> ServerReport:
-        """The child's waitress server as it reported itself when it started listening."""
-        assert self._child is not None  # noqa: S101 -- set before the listener is handed out
-        settings = dict(self._child.ready.get("settings", {}))
+        """The first child's waitress server as it reported itself when it started."""
+        settings = dict(self._first().ready.get("settings", {}))
         listen = []
         for host, port in settings.pop("listen", []):
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -235,45 +321,62 @@ class Listener:
 
     @property
     def write_wait(self) -> dict[str, Any] | None:
-        """How long the last stopped child's writers waited for the write lock
-        (``database.write_wait_stats`` of that process); None while it runs."""
-        return self._child.write_wait if self._child is not None else None
+        """How long the stopped children's writers waited for the write lock (merged
+        ``database.write_wait_stats`` of those processes); None while they run."""
+        with self._guard:
+            children = [self._children[slot] for slot in sorted(self._children)]
+        waits = [child.write_wait for child in children if child.write_wait is not None]
+        return merged_write_waits(waits)
 
     def launch(self) -> None:
-        """Start the supervisor, which starts the child; return once it listens.
+        """Bind the socket, start one supervisor per child; return once the first listens.
 
-        The supervisor thread starts every child of this listener, so that on Linux the
-        kernel's parent-death signal (bound to the thread that started a process) comes only
-        when the supervisor itself ends.
+        Each child is started by its supervisor thread, so that on Linux the kernel's
+        parent-death signal (bound to the thread that started a process) comes only when that
+        supervisor itself ends. The first child failing to start fails the launch; a later
+        one is logged and the others serve without it.
         """
-        outcome: queue.Queue[OSError | None] = queue.Queue()
-        self._supervisor = threading.Thread(
-            target=self._supervise, args=(outcome,), name=f"participants-{self.key}", daemon=True
-        )
-        self._supervisor.start()
-        failed = outcome.get()
-        if failed is not None:
-            self._supervisor.join()
-            raise failed
+        self._socket = listening_socket(self.host, self.port)
+        self.port = int(self._socket.getsockname()[1])  # port 0 asked for any: keep the one given
+        outcomes: list[queue.Queue[OSError | None]] = []
+        for slot in range(1, self.processes + 1):
+            outcome: queue.Queue[OSError | None] = queue.Queue()
+            outcomes.append(outcome)
+            supervisor = threading.Thread(
+                target=self._supervise,
+                args=(slot, outcome),
+                name=f"participants-{self.key}-{slot}",
+                daemon=True,
+            )
+            self._supervisors.append(supervisor)
+            supervisor.start()
+        failures = [outcome.get() for outcome in outcomes]
+        if failures[0] is not None:
+            self.shutdown()
+            raise failures[0]
+        for slot, failed in enumerate(failures[1:], start=2):
+            if failed is not None:
+                logger.warning("participant listener process %s did not start: %s", slot, failed)
 
-    def _start_child(self, abort: threading.Event | None = None) -> _Child:
-        """A new child on this listener's address, listening; OSError when it cannot."""
-        child = _Child(self.instance_path, self.host, self.port)
+    def _start_child(self, slot: int, abort: threading.Event | None = None) -> _Child:
+        """A new child serving this listener's socket; OSError when it cannot."""
+        assert self._socket is not None  # noqa: S101 -- bound in launch()
+        child = _Child(self.instance_path, self._socket, slot, self.processes)
         child.wait_ready(abort)
         return child
 
-    def _supervise(self, outcome: queue.Queue[OSError | None]) -> None:
-        """Start the child, then start it again each time it dies without being asked to."""
+    def _supervise(self, slot: int, outcome: queue.Queue[OSError | None]) -> None:
+        """Start the slot's child, then again each time it dies without being asked to."""
         try:
-            child = self._start_child()
+            child = self._start_child(slot, abort=self._stopping)
         except OSError as error:
             outcome.put(error)
             return
         except BaseException as error:  # never leave launch() waiting
             outcome.put(OSError(errno.EIO, f"{type(error).__name__}"))
             raise
-        self._child = child
-        self.port = int(child.ready["port"])  # port 0 asked for any: keep the one given
+        with self._guard:
+            self._children[slot] = child
         outcome.put(None)
         crashes = 0
         while True:
@@ -283,22 +386,23 @@ class Listener:
                 return
             crashes = 1 if time.monotonic() - child.started >= STEADY_SECONDS else crashes + 1
             logger.warning(
-                "the participant listener on %s stopped unexpectedly (exit code %s)",
+                "the participant listener on %s stopped unexpectedly (process %s, exit code %s)",
                 self.url,
+                slot,
                 code,
             )
-            restarted = self._restart(crashes)
+            restarted = self._restart(slot, crashes)
             if restarted is None:
                 return
             child = restarted
 
-    def _restart(self, crashes: int) -> _Child | None:
+    def _restart(self, slot: int, crashes: int) -> _Child | None:
         """A new child after a crash, after a pause; None when stopped or when giving up."""
         while crashes <= len(RESTART_PAUSES):
             if self._stopping.wait(RESTART_PAUSES[crashes - 1]):
                 return None
             try:
-                child = self._start_child(abort=self._stopping)
+                child = self._start_child(slot, abort=self._stopping)
             except OSError as error:
                 logger.warning("the participant listener could not start again: %s", error)
                 crashes += 1
@@ -307,26 +411,44 @@ class Listener:
                 if self._stopping.is_set():
                     child.end()
                     return None
-                self._child = child
+                self._children[slot] = child
                 self.restarts += 1
             logger.warning("the participant listener on %s was started again", self.url)
             return child
         logger.error("the participant listener on %s crashed too often: given up", self.url)
-        with _lock:
-            if _listeners.get(self.key) is self:
-                del _listeners[self.key]
+        with self._guard:
+            self._given_up.add(slot)
+            everything_gone = len(self._given_up) == self.processes
+        if everything_gone:
+            with _lock:
+                if _listeners.get(self.key) is self:
+                    del _listeners[self.key]
+            self._close_socket()
         return None
 
+    def _close_socket(self) -> None:
+        with self._guard:
+            listening, self._socket = self._socket, None
+        if listening is not None:
+            listening.close()
+
     def shutdown(self) -> None:
-        """Stop the child and its supervisor (no restart after this)."""
+        """Stop the children and their supervisors (no restart after this), then let the
+        address go."""
         self._stopping.set()
         with self._guard:
-            child = self._child
-        if child is not None:
+            children = list(self._children.values())
+        # Closing every child's standard input first lets them stop side by side.
+        for child in children:
+            with contextlib.suppress(OSError):
+                if child.process.stdin is not None:
+                    child.process.stdin.close()
+        for child in children:
             child.end()
-        supervisor = self._supervisor
-        if supervisor is not None and supervisor is not threading.current_thread():
-            supervisor.join(timeout=READY_SECONDS + STOP_SECONDS + KILL_SECONDS)
+        for supervisor in self._supervisors:
+            if supervisor is not threading.current_thread():
+                supervisor.join(timeout=READY_SECONDS + STOP_SECONDS + KILL_SECONDS)
+        self._close_socket()
 
 
 _listeners: dict[str, Listener] = {}
@@ -435,11 +557,12 @@ def network_address() -> str | None:
     return chosen.ip if chosen else None
 
 
-def start(key: str, instance_path: Path, host: str, port: int) -> Listener:
-    """Start (or return the running) listener for ``key`` on ``host:port``.
+def start(key: str, instance_path: Path, host: str, port: int, processes: int = 1) -> Listener:
+    """Start (or return the running) listener for ``key`` on ``host:port``, served by
+    ``processes`` children.
 
-    Returns once the child listens. OSError, with the child's reason, when it cannot (the
-    port is taken, the address is not this laptop's) or does not start within
+    Returns once the first child listens. OSError when it cannot (the port is taken, the
+    address is not this laptop's, the child's own reason) or does not start within
     :data:`READY_SECONDS`.
     """
     refuse_every_address(host)
@@ -450,7 +573,8 @@ def start(key: str, instance_path: Path, host: str, port: int) -> Listener:
         if not _at_exit:
             atexit.register(stop_all)
             _at_exit.append(True)
-        listener = Listener(key, host, port, Path(instance_path).resolve())
+        processes = max(1, min(int(processes), MAX_PROCESSES))
+        listener = Listener(key, host, port, Path(instance_path).resolve(), processes)
         listener.launch()
         _listeners[key] = listener
         return listener

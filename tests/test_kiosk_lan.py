@@ -29,15 +29,19 @@ HOTSPOT = "127.0.0.2"
 
 
 @contextmanager
-def signed_in_office(tmp_path: Path) -> Iterator[tuple[Flask, Any, str, str, str]]:
-    """A laptop whose phones' address is 127.0.0.2 (any free port) and its signed-in
-    facilitator (a test client): app, facilitator, consultation id, join code, question id."""
+def signed_in_office(
+    tmp_path: Path, processes: int = 2
+) -> Iterator[tuple[Flask, Any, str, str, str]]:
+    """A laptop whose phones' address is 127.0.0.2 (any free port), served by ``processes``
+    listener processes, and its signed-in facilitator (a test client): app, facilitator,
+    consultation id, join code, question id."""
     folder, code, question = meeting_laptop(tmp_path, languages=("ku", "ar"))
     config = {
         "WTF_CSRF_ENABLED": False,
         "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         "LAN_ADDRESS": HOTSPOT,
         "LAN_PORT": 0,
+        "LAN_PROCESSES": processes,
     }
     with site(folder, **config) as app:
         add_user(app, "amira", Role.COORDINATOR)
@@ -48,9 +52,16 @@ def signed_in_office(tmp_path: Path) -> Iterator[tuple[Flask, Any, str, str, str
         yield app, facilitator, record_id, code, question
 
 
-@pytest.fixture
-def office(tmp_path):
-    with signed_in_office(tmp_path) as (app, facilitator, record_id, _code, question):
+@pytest.fixture(params=[2], ids=["2-processes"])
+def office(tmp_path, request):
+    """The laptop with its phones let in, its listener's processes as ``request.param``."""
+    with signed_in_office(tmp_path, request.param) as (
+        app,
+        facilitator,
+        record_id,
+        _code,
+        question,
+    ):
         facilitator.post(f"/consultations/{record_id}/intake/phones")
         listener = lan.running(record_id)
         assert listener is not None
@@ -115,8 +126,12 @@ def test_facilitator_pages_do_not_exist_on_the_hotspot(office):
         assert response.status == 200
 
 
+@pytest.mark.parametrize("office", [1], ids=["1-process"], indirect=True)
 def test_one_phone_cannot_flood_or_guess(office):
+    """One listener process: 6 submissions a minute and 20 unknown codes per 10 minutes
+    from one address, then 429."""
     app, _facilitator, record_id, question, listener = office
+    assert len(listener.pids) == 1
     code = open_code(app, record_id)
     phone = Phone(listener.url)
     results = [answer(phone, code, question, f"pêşniyar {n}") for n in range(7)]
@@ -127,6 +142,24 @@ def test_one_phone_cannot_flood_or_guess(office):
     statuses = [guesser.get(f"/p/AAAAA{n:02d}")[0] for n in range(21)]
     assert statuses[:20] == [404] * 20
     assert statuses[20] == 429
+
+
+def test_two_listener_processes_never_allow_more_than_the_limit(office):
+    """Two processes each count for themselves and allow half: whichever takes each
+    connection, one address never gets more than 6 submissions a minute or 20 unknown codes
+    in 10 minutes through both, and is refused before either is exceeded."""
+    app, _facilitator, record_id, question, listener = office
+    assert len(set(listener.pids)) == 2
+    code = open_code(app, record_id)
+    phone = Phone(listener.url)
+    results = [answer(phone, code, question, f"pêşniyar {n}") for n in range(7)]
+    assert set(results) == {200, 429}  # 7 over two processes: one of them saw a 4th
+    assert 3 <= results.count(200) <= 6
+    assert len(stored_submissions(app)) == results.count(200)
+    guesser = Phone(listener.url)
+    statuses = [guesser.get(f"/p/AAAAA{n:02d}")[0] for n in range(21)]
+    assert set(statuses) == {404, 429}  # 21 over two: one of them saw an 11th
+    assert 10 <= statuses.count(404) <= 20
 
 
 def test_closing_input_closes_the_listener(office):

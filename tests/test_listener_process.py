@@ -82,12 +82,17 @@ def office(tmp_path):
 
 
 def test_the_listener_is_a_process_of_its_own(office):
-    """Another process id; participant pages only; closing input ends the process."""
+    """Two processes of their own (LAN_PROCESSES); participant pages only; closing input
+    ends both."""
     app, facilitator, record_id, code, question = office
+    app.config["LAN_PROCESSES"] = 2
     facilitator.post(f"/consultations/{record_id}/intake/phones")
     listener = lan.running(record_id)
     assert listener is not None
-    assert listener.pid != os.getpid()
+    pids = listener.pids
+    assert len(set(pids)) == 2
+    assert os.getpid() not in pids
+    assert all(process_alive(pid) for pid in pids)
     assert listener.is_alive()
     phone = Phone(listener.url)
     assert phone.get(f"/p/{code}")[0] == 200
@@ -97,12 +102,20 @@ def test_the_listener_is_a_process_of_its_own(office):
     facilitator.post(f"/consultations/{record_id}/intake/close")
     assert lan.running(record_id) is None
     assert not listener.is_alive()
+    assert not any(process_alive(pid) for pid in pids)
     assert refused(listener.url + "/static/css/app.css")
-    # The stopped child told how long its writers waited for the database's write lock.
+    # The stopped children told how long their writers waited for the database's write lock,
+    # and each wrote it to a file of its own.
     assert listener.write_wait is not None
     assert listener.write_wait["count"] >= 1
-    saved = json.loads((Path(app.instance_path) / "write-wait-participants.json").read_text())
-    assert saved["write_wait"]["count"] == listener.write_wait["count"]
+    files = sorted(Path(app.instance_path).glob("write-wait-participants*.json"))
+    assert [path.name for path in files] == [
+        "write-wait-participants-2.json",
+        "write-wait-participants.json",
+    ]
+    saved = [json.loads(path.read_text()) for path in files]
+    assert sorted(report["pid"] for report in saved) == sorted(pids)
+    assert sum(report["write_wait"]["count"] for report in saved) == listener.write_wait["count"]
 
 
 def test_a_taken_port_is_refused_with_the_reason(office):
@@ -232,7 +245,11 @@ def room(tmp_path) -> Iterator[tuple[Server, Facilitator, str, str, str, str]]:
         with app.app_context():
             record_id = intake.meeting_for(code).consultation.id
     port = free_port()
-    env = {"FIELDAPP_LAN_ADDRESS": HOTSPOT, "FIELDAPP_LAN_PORT": str(port)}
+    env = {
+        "FIELDAPP_LAN_ADDRESS": HOTSPOT,
+        "FIELDAPP_LAN_PORT": str(port),
+        "FIELDAPP_LAN_PROCESSES": "2",
+    }
     server = Server(folder, env=env, own_terminal=True)
     server.start()
     seen: set[int] = set()
@@ -252,21 +269,28 @@ def room(tmp_path) -> Iterator[tuple[Server, Facilitator, str, str, str, str]]:
                 os.kill(pid, signal.SIGKILL)
 
 
-def the_listener(server: Server) -> int:
-    """The process id of the server's one child, the phones' listener."""
-    assert wait_until(lambda: len(server.children()) == 1, timeout=20), server.output()
-    [pid] = server.children()
-    return pid
+def the_listeners(server: Server) -> list[int]:
+    """The process ids of the server's two children, the phones' listener processes."""
+    assert wait_until(lambda: len(server.children()) == 2, timeout=20), server.output()
+    return sorted(server.children())
 
 
-def still_there(pid: int, server: Server) -> str:
-    """What a listener that should have ended is doing, and what the server printed."""
-    lines = [f"listener {pid}: " + Path(f"/proc/{pid}/stat").read_text(errors="replace")]
-    for wchan in sorted(Path(f"/proc/{pid}/task").glob("*/wchan")):
+def still_there(pids: list[int], server: Server) -> str:
+    """What listeners that should have ended are doing, and what the server printed."""
+    lines = []
+    for pid in filter(process_alive, pids):
         with contextlib.suppress(OSError):
-            name = (wchan.parent / "comm").read_text().strip()
-            lines.append(f"thread {wchan.parent.name} {name}: waits in {wchan.read_text()}")
+            lines.append(f"listener {pid}: " + Path(f"/proc/{pid}/stat").read_text())
+        for wchan in sorted(Path(f"/proc/{pid}/task").glob("*/wchan")):
+            with contextlib.suppress(OSError):
+                name = (wchan.parent / "comm").read_text().strip()
+                lines.append(f"thread {wchan.parent.name} {name}: waits in {wchan.read_text()}")
     return "\n".join([*lines, server.output()])
+
+
+def all_gone(pids: list[int]) -> bool:
+    """None of ``pids`` runs any more."""
+    return not any(process_alive(pid) for pid in pids)
 
 
 @linux_only
@@ -274,13 +298,11 @@ def test_ctrl_c_stops_the_listener_with_the_app(room):
     """Ctrl+C in the facilitator's terminal: both processes end, the port is free, and the
     database is one checkpointed file."""
     server, _facilitator, _record_id, _code, _question, phones = room
-    listener = the_listener(server)
-    assert listener != server.process.pid
+    listeners = the_listeners(server)
+    assert server.process.pid not in listeners
     assert not refused(phones + "/static/css/app.css")
     server.interrupt()
-    assert wait_until(lambda: not process_alive(listener), timeout=15), still_there(
-        listener, server
-    )
+    assert wait_until(lambda: all_gone(listeners), timeout=15), still_there(listeners, server)
     assert server.process.wait(timeout=15) == 0
     assert refused(phones + "/static/css/app.css")
     wal = server.folder / "fieldapp.sqlite3-wal"
@@ -291,11 +313,9 @@ def test_ctrl_c_stops_the_listener_with_the_app(room):
 def test_a_crash_of_the_app_stops_the_listener(room):
     """kill -9 of the facilitator's fieldapp alone: its listener goes within seconds."""
     server, _facilitator, _record_id, _code, _question, phones = room
-    listener = the_listener(server)
+    listeners = the_listeners(server)
     server.kill()
-    assert wait_until(lambda: not process_alive(listener), timeout=15), still_there(
-        listener, server
-    )
+    assert wait_until(lambda: all_gone(listeners), timeout=15), still_there(listeners, server)
     assert refused(phones + "/static/css/app.css")
 
 
@@ -305,19 +325,45 @@ def test_a_crashed_listener_comes_back_and_loses_nothing(room):
     facilitator's page answers and still shows the phones' address, the listener comes back
     on the same address and the next participant gets through."""
     server, facilitator, record_id, code, question, phones = room
-    listener = the_listener(server)
+    listeners = the_listeners(server)
     assert give_input(Phone(phones), code, question, "قبل الانقطاع")
-    os.kill(listener, signal.SIGKILL)
+    for pid in listeners:
+        os.kill(pid, signal.SIGKILL)
     assert "قبل الانقطاع" in stored_answers(server.folder, question)
     status, page, _seconds = facilitator.overview(record_id)
     assert status == 200
     assert f"{phones}/p/{code}" in page
-    assert wait_until(lambda: server.children() not in ([], [listener]), timeout=20)
+    assert wait_until(lambda: len(set(server.children()) - set(listeners)) == 2, timeout=20), (
+        server.output()
+    )
     assert wait_until(lambda: not refused(phones + "/static/css/app.css"), timeout=20)
     assert give_input(Phone(phones), code, question, "بعد العودة")
     assert sorted(stored_answers(server.folder, question)) == ["بعد العودة", "قبل الانقطاع"]
     assert server.process.poll() is None
-    assert "stopped unexpectedly" in server.output()
+    assert server.output().count("stopped unexpectedly") == 2
+
+
+@linux_only
+def test_one_crashed_listener_process_leaves_the_other_serving(room):
+    """kill -9 of one of the two: the other takes every phone at once (no refused
+    connection, no lost answer), and the killed one comes back beside it."""
+    server, _facilitator, _record_id, code, question, phones = room
+    survivor, victim = the_listeners(server)
+    os.kill(victim, signal.SIGKILL)
+    assert wait_until(lambda: not process_alive(victim), timeout=5)
+    # Three: the survivor's share of one address's 6 submissions a minute.
+    texts = [f"رأي {n}" for n in range(3)]
+    for said in texts:  # straight after the kill, before any restart
+        phone = Phone(phones)
+        assert phone.get(f"/p/{code}")[0] == 200
+        assert give_input(phone, code, question, said)
+    assert process_alive(survivor)
+    assert wait_until(
+        lambda: len(server.children()) == 2 and victim not in server.children(), timeout=20
+    ), server.output()
+    assert survivor in server.children()
+    assert sorted(stored_answers(server.folder, question)) == sorted(texts)
+    assert server.output().count("stopped unexpectedly") == 1
 
 
 def busy_visit(phone: Phone, code: str, question: str, text: str) -> list[int]:
@@ -341,7 +387,7 @@ def test_the_facilitators_pages_answer_while_phones_are_busy(room):
     facilitator's page still answers within 500 ms at p95. A test of "not blocked", not a
     benchmark."""
     server, facilitator, record_id, code, question, phones = room
-    the_listener(server)
+    the_listeners(server)
     stop = threading.Event()
     statuses: list[int] = []
     problems: list[str] = []

@@ -845,7 +845,13 @@ def intake_phones(record_id: str) -> Redirect:
         flash(str(exc.message), "error")
         return back
     try:
-        lan.start(record_id, Path(current_app.instance_path), host, current_app.config["LAN_PORT"])
+        lan.start(
+            record_id,
+            Path(current_app.instance_path),
+            host,
+            current_app.config["LAN_PORT"],
+            current_app.config["LAN_PROCESSES"],
+        )
     except OSError:
         flash(
             _("The address for phones could not be opened. Is another program using it?"), "error"

@@ -50,10 +50,20 @@ def _setup(state: Any) -> None:
     # The labels of genders and age bands, for templates (the participant app has no workspace).
     state.app.jinja_env.globals.update(labels=LABELS, csrf_input=csrf_input, kiosk_sheet=_sheet)
     config = state.app.config
+    # The counts live in each listener process: with several serving one address, each
+    # allows its share, so that together they never allow more than the limit per address
+    # (one each, if the limit is smaller than the number of processes).
+    processes = max(1, int(config.get("PARTICIPANT_PROCESSES", 1)))
+
+    def share(limit: int) -> int:
+        return max(1, limit // processes)
+
     state.app.extensions["fieldapp_limits"] = {
-        "submissions": SlidingWindow(config.get("PARTICIPANT_SUBMISSIONS_PER_MINUTE", 6), 60),
+        "submissions": SlidingWindow(
+            share(config.get("PARTICIPANT_SUBMISSIONS_PER_MINUTE", 6)), 60
+        ),
         "unknown_codes": SlidingWindow(
-            config.get("PARTICIPANT_UNKNOWN_CODES_PER_10_MINUTES", 20), 600
+            share(config.get("PARTICIPANT_UNKNOWN_CODES_PER_10_MINUTES", 20)), 600
         ),
     }
 
