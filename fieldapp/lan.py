@@ -66,7 +66,7 @@ WAITRESS_SETTINGS: dict[str, Any] = {
 # The listening socket's queue of connections not yet accepted (waitress's own default).
 LISTEN_BACKLOG = 1024
 # At most this many listener processes, whatever the settings say (each holds the app and a
-# pool of database connections: 40-60 MB).
+# pool of database connections: about 100 MB resident).
 MAX_PROCESSES = 4
 
 # How long start() waits for the child to listen (importing fieldapp and opening the database
