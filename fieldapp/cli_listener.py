@@ -2,15 +2,18 @@
 
 Started by the facilitator's fieldapp (``fieldapp.lan.start``), never by a person, so the
 command is hidden. It serves the participant pages only (an app built with
-``participant_only``) with waitress on one address, never all of them, and talks to its parent
-in JSON lines on standard output:
+``participant_only``) with waitress on one address, never all of them: on the listening socket
+its parent bound and handed over (``--socket-fd`` on Linux and macOS, ``--socket-on-stdin`` on
+Windows), one of ``--processes`` processes serving it, or on ``--host``/``--port`` bound
+itself when run without one. It talks to its parent in JSON lines on standard output:
 
 - ``{"ready": {"pid": ..., "host": ..., "port": ..., "settings": {...}}}`` once it listens,
 - ``{"error": {"reason": "...", "errno": N}}`` when it cannot (the port is taken, the folder
   is unusable), then it exits with code 3,
 - ``{"stopped": {"write_wait": {...}}}`` when it stops: how long its writers waited for the
-  database's write lock (also written to ``write-wait-participants.json`` in the instance
-  folder, for benchmarks).
+  database's write lock (also written to ``write-wait-participants.json``, or
+  ``write-wait-participants-N.json`` for process N > 1, in the instance folder, for
+  benchmarks).
 
 It stops, closing its connections and checkpointing the database, when its standard input
 closes (the parent closed it to stop it, or the parent is gone: the system closes a dead

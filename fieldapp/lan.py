@@ -3,13 +3,13 @@
 Started when a facilitator opens a consultation to phones, stopped when input closes. It is a
 process of its own (``fieldapp participants-listener``, see ``cli_listener.py``), a child of
 the facilitator's fieldapp, so that a room of phones busy in it never slows the facilitator's
-pages and a crash of it never takes them down. It binds one address (never 0.0.0.0) and serves
-an app built with ``participant_only``: facilitator routes do not exist there.
+pages and a crash of it never takes them down. It listens on one address (never 0.0.0.0) and
+serves an app built with ``participant_only``: facilitator routes do not exist there.
 
 The child stops when its standard input closes: :func:`stop` closes it (then terminates the
 child if it does not end in time), and so does the system when the facilitator's process dies
 in any way, Ctrl+C, a crash or ``kill -9``, on Windows as on Linux. A supervisor thread per
-listener restarts a child that dies while its consultation is still open to phones, with
+child restarts a child that dies while its consultation is still open to phones, with
 pauses growing between attempts, so the address shown on the facilitator's page keeps
 working. Every child is stopped when the facilitator's process exits (``atexit``, and
 ``cli.serve``'s own clean stop).
@@ -105,6 +105,14 @@ class ServerReport:
     effective_port: int
 
 
+def hand_over_line(listening: socket.socket, pid: int) -> str:
+    """The line a Windows child reads first on its standard input: ``socket.share``'s
+    duplicate of the listening socket for process ``pid`` (only that process can take it up),
+    in base64 (read back by ``cli_listener.inherited_socket``)."""
+    shared = listening.share(pid)  # type: ignore[attr-defined,unused-ignore]
+    return base64.b64encode(shared).decode("ascii") + "\n"
+
+
 class _Child:
     """One run of the listener process, and the thread that reads what it says."""
 
@@ -136,12 +144,10 @@ class _Child:
             close_fds=True,
             pass_fds=() if shared else (listening.fileno(),),
         )
-        if shared:  # a duplicate of the socket that only this child can take up
-            shared_bytes = listening.share(self.process.pid)  # type: ignore[attr-defined,unused-ignore]
-            hand_over = base64.b64encode(shared_bytes).decode("ascii")
+        if shared:
             with contextlib.suppress(OSError):
                 assert self.process.stdin is not None  # noqa: S101 -- opened with stdin=PIPE
-                self.process.stdin.write(hand_over + "\n")
+                self.process.stdin.write(hand_over_line(listening, self.process.pid))
                 self.process.stdin.flush()
         self.reader = threading.Thread(target=self._read, name="participants-reader", daemon=True)
         self.reader.start()

@@ -136,6 +136,32 @@ def test_a_taken_port_is_refused_with_the_reason(office):
     assert lan.running("taken") is None
 
 
+def test_a_windows_child_takes_up_the_socket_its_parent_shared(monkeypatch):
+    """The hand-over on Windows, as far as it runs here: the child reads back exactly the
+    bytes ``socket.share`` gave the parent (a line of base64, ``\\r\\n`` as Windows' text
+    pipes write it), and standard input is left for the parent watch, which ends the child
+    when it closes."""
+    import io
+
+    from fieldapp.cli_listener import inherited_socket
+
+    duplicate = bytes(range(256)) + b"\n\r\x00" * 40  # opaque: newlines, NULs
+
+    class Parent:
+        def share(self, pid: int) -> bytes:
+            assert pid == 4242
+            return duplicate
+
+    line = lan.hand_over_line(Parent(), 4242)  # type: ignore[arg-type]
+    assert line.endswith("\n")
+    assert line.count("\n") == 1
+    piped = io.BytesIO(line.replace("\n", "\r\n").encode("ascii") + b"later bytes")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(piped))
+    monkeypatch.setattr(socket, "fromshare", lambda data: ("taken up", data), raising=False)
+    assert inherited_socket(None, on_stdin=True) == ("taken up", duplicate)
+    assert sys.stdin.buffer.read() == b"later bytes"
+
+
 # ---- the write lock between two processes -----------------------------------------------------
 
 
