@@ -7,6 +7,7 @@ several installations can live on one machine. Messages are printed in the langu
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import re
@@ -442,6 +443,9 @@ def serve(path: Path, port: int) -> None:
     except KeyboardInterrupt:
         say(N_("fieldapp has stopped."))
     finally:
+        # A stop should take a second or two; if it takes longer, say on standard error where
+        # each thread is (for whoever reads the log), and go on stopping.
+        faulthandler.dump_traceback_later(SLOW_STOP_SECONDS, exit=False)
         server.close()
         from .database import close_database, save_write_wait_stats
         from .lan import stop_all
@@ -450,8 +454,13 @@ def serve(path: Path, port: int) -> None:
         with app.app_context():
             close_database()
         save_write_wait_stats(path, "facilitator")
+        faulthandler.cancel_dump_traceback_later()
         for number, handler in before.items():
             signal.signal(number, handler)
+
+
+# After this long stopping, the server prints every thread's stack (see serve()).
+SLOW_STOP_SECONDS = 8.0
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -68,16 +68,28 @@ def consent_page(phone: Phone, code: str, language: str = "ar") -> str | None:
     return f"{location.path}?{location.query}"
 
 
-def give_input(phone: Phone, code: str, question: str, text: str, language: str = "ar") -> bool:
-    """One participant's whole visit; True when the server acknowledged the submission."""
+ACKNOWLEDGED = 200
+
+
+def send_status(phone: Phone, code: str, question: str, text: str, language: str = "ar") -> int:
+    """One participant's whole visit, sent once: :data:`ACKNOWLEDGED` when the server
+    acknowledged it (a redirect to the receipt), else the status sending got (0 when the
+    visit never reached the consent page)."""
     phone.get(f"/p/{code}")
     consent = consent_page(phone, code, language)
     if consent is None:
-        return False
+        return 0
     phone.post(consent, {"choice": "agree"})
     phone.post(f"/p/{code}/q/1", {f"q_{question}": text, "go": "next"})
     status, _page, headers = phone.post(f"/p/{code}/review", {})
-    return status == 302 and "/thanks" in headers.get("Location", "")
+    if status == 302 and "/thanks" in headers.get("Location", ""):
+        return ACKNOWLEDGED
+    return status
+
+
+def give_input(phone: Phone, code: str, question: str, text: str, language: str = "ar") -> bool:
+    """One participant's whole visit; True when the server acknowledged the submission."""
+    return send_status(phone, code, question, text, language) == ACKNOWLEDGED
 
 
 def agree(client, code: str, language: str):  # noqa: ANN001, ANN201 -- a Flask test client

@@ -18,6 +18,7 @@ import signal
 import socket
 import sqlite3
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -329,7 +330,10 @@ def test_ctrl_c_stops_the_listener_with_the_app(room):
     assert not refused(phones + "/static/css/app.css")
     server.interrupt()
     assert wait_until(lambda: all_gone(listeners), timeout=15), still_there(listeners, server)
-    assert server.process.wait(timeout=15) == 0
+    try:
+        assert server.process.wait(timeout=15) == 0
+    except subprocess.TimeoutExpired:
+        pytest.fail("the app did not stop:\n" + still_there([server.process.pid], server))
     assert refused(phones + "/static/css/app.css")
     wal = server.folder / "fieldapp.sqlite3-wal"
     assert not wal.exists() or wal.stat().st_size == 0
