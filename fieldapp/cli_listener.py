@@ -96,9 +96,15 @@ POLL_SECONDS = 0.1
 def watch_parent(stop: StopRequest) -> None:
     """Ask for a stop when standard input reaches its end: the parent closed it, or died."""
 
+    # The descriptor, not sys.stdin: a daemon thread blocked in sys.stdin's buffered read holds
+    # its lock, and an interpreter exiting after a signal (stdin still open) then aborts with
+    # "could not acquire lock for <stdin> at interpreter shutdown" (exit code -6, which the
+    # parent took for a crash and restarted the listener while stopping itself).
+    descriptor = sys.stdin.fileno()
+
     def read_until_closed() -> None:
         with contextlib.suppress(OSError, ValueError):
-            while sys.stdin.buffer.read(4096):
+            while os.read(descriptor, 4096):
                 pass  # the parent sends nothing; whatever comes is not a command
         stop.ask()
 
@@ -144,9 +150,21 @@ def inherited_socket(fd: int | None, on_stdin: bool) -> socket.socket | None:
     if fd is not None:
         return socket.socket(fileno=fd)
     if on_stdin:
-        line = sys.stdin.buffer.readline()
+        line = first_line(sys.stdin.fileno())
         return socket.fromshare(base64.b64decode(line.strip()))  # type: ignore[attr-defined,unused-ignore]
     return None
+
+
+def first_line(descriptor: int) -> bytes:
+    """One line read from ``descriptor`` a byte at a time: nothing after it is consumed (or
+    buffered), so the parent watch reads the rest of the same descriptor."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(descriptor, 1)
+        if not byte:
+            break
+        line += byte
+    return bytes(line)
 
 
 def serve_participants(

@@ -156,11 +156,45 @@ def test_a_windows_child_takes_up_the_socket_its_parent_shared(monkeypatch):
     line = lan.hand_over_line(Parent(), 4242)  # type: ignore[arg-type]
     assert line.endswith("\n")
     assert line.count("\n") == 1
-    piped = io.BytesIO(line.replace("\n", "\r\n").encode("ascii") + b"later bytes")
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(piped))
-    monkeypatch.setattr(socket, "fromshare", lambda data: ("taken up", data), raising=False)
-    assert inherited_socket(None, on_stdin=True) == ("taken up", duplicate)
-    assert sys.stdin.buffer.read() == b"later bytes"
+    reading, writing_end = os.pipe()
+    os.write(writing_end, line.replace("\n", "\r\n").encode("ascii") + b"later bytes")
+    os.close(writing_end)
+    with open(reading, "rb") as pipe:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(pipe))
+        monkeypatch.setattr(socket, "fromshare", lambda data: ("taken up", data), raising=False)
+        assert inherited_socket(None, on_stdin=True) == ("taken up", duplicate)
+        assert os.read(reading, 100) == b"later bytes"  # nothing after the line was taken
+
+
+@linux_only
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_listener_stopped_by_a_signal_exits_cleanly(tmp_path, stop):
+    """A signal while its parent still holds its standard input open (Ctrl+C reaches the
+    listener before the parent closes it): exit code 0, which the parent does not restart.
+    It once aborted at interpreter shutdown (-6), its stdin's lock held by the parent watch."""
+    folder, _code, _question = meeting_laptop(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fieldapp", "--instance", str(folder), "participants-listener"]
+        + ["--host", HOTSPOT, "--port", str(free_port())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "ready" in json.loads(process.stdout.readline())
+        process.send_signal(stop)
+        code = process.wait(timeout=20)  # standard input still open
+        errors = process.stderr.read() if process.stderr else ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    assert "Fatal Python error" not in errors
+    assert code == 0, errors
 
 
 # ---- the write lock between two processes -----------------------------------------------------
