@@ -435,8 +435,12 @@ def serve(path: Path, port: int) -> None:
     )
     sys.stdout.flush()
     # A stop asked by the system (task manager, shutdown, closing the terminal) ends like Ctrl+C,
-    # so the database is checkpointed and closed instead of left with a write-ahead log.
-    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    # so the database is checkpointed and closed instead of left with a write-ahead log. Ctrl+C
+    # itself is handled here too: a program started in the background by a script inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt (the listeners stopped,
+    # fieldapp went on serving).
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    signals = [getattr(signal, name) for name in names if hasattr(signal, name)]
     before = {number: signal.signal(number, _interrupt) for number in signals}
     try:
         server.run()
