@@ -943,36 +943,24 @@ def main(argv: list[str] | None = None) -> None:
     window = args.window * args.time_scale
     poll = max(1.0, 5.0 * args.time_scale)
     results: dict[str, Any] = {}
+
+    def room_part(name: str, **conditions: bool) -> Callable[[], dict[str, Any]]:
+        """One of the three rooms, with the run's settings and its own conditions."""
+        return lambda: run_room(
+            name,
+            args.phones,
+            window,
+            args.time_scale,
+            args.seed,
+            poll_every=poll,
+            processes=args.processes,
+            **conditions,
+        )
+
     runs: dict[str, Callable[[], dict[str, Any]]] = {
-        "room": lambda: run_room(
-            "room",
-            args.phones,
-            window,
-            args.time_scale,
-            args.seed,
-            poll_every=poll,
-            processes=args.processes,
-        ),
-        "weak_network": lambda: run_room(
-            "weak_network",
-            args.phones,
-            window,
-            args.time_scale,
-            args.seed,
-            weak=True,
-            poll_every=poll,
-            processes=args.processes,
-        ),
-        "old_laptop": lambda: run_room(
-            "old_laptop",
-            args.phones,
-            window,
-            args.time_scale,
-            args.seed,
-            half_a_core=True,
-            poll_every=poll,
-            processes=args.processes,
-        ),
+        "room": room_part("room"),
+        "weak_network": room_part("weak_network", weak=True),
+        "old_laptop": room_part("old_laptop", half_a_core=True),
         "stress_90": lambda: run_stress(args.stress_seconds, (30, 90), args.processes),
     }
     try:
